@@ -1,0 +1,89 @@
+"""Every error mediasync raises on purpose.
+
+    MediasyncError                 one-line message; `retryable` tells the orchestrator
+    ├── ConfigError                a setting is missing or wrong
+    ├── LedgerError                the ledger cannot be read or written
+    │   └── IllegalTransition      a stage change the state machine refuses
+    ├── SourceError                the source refused or answered something unusable
+    │   ├── AuthError              credentials or session rejected or expired
+    │   └── RateLimited            the source asks us to slow down (retryable)
+    ├── FileProblem                one file is bad: it fails alone, the step goes on
+    │   ├── DownloadMismatch       bytes received differ from what the source announced
+    │   └── MediaError             undecodable, truncated, unsupported
+    ├── ArchiveError               the NAS archive cannot be written or verified
+    ├── SyncthingError             Syncthing unreachable, key rejected, folder unknown, timeout
+    └── UnsafeDelete               a delete was refused by a safety gate or the circuit breaker
+
+Messages never contain secrets: callers pass names and paths, never credentials.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MediasyncError(Exception):
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None,
+                 subject: str | Path | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+        self.subject = str(subject) if subject is not None else None
+
+    def __str__(self) -> str:
+        # One line, whatever the message was built from.
+        return " ".join(super().__str__().split())
+
+
+class ConfigError(MediasyncError):
+    pass
+
+
+class LedgerError(MediasyncError):
+    pass
+
+
+class IllegalTransition(LedgerError):
+    pass
+
+
+class SourceError(MediasyncError):
+    pass
+
+
+class AuthError(SourceError):
+    pass
+
+
+class RateLimited(SourceError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class FileProblem(MediasyncError):
+    pass
+
+
+class DownloadMismatch(FileProblem):
+    pass
+
+
+class MediaError(FileProblem):
+    pass
+
+
+class ArchiveError(MediasyncError):
+    pass
+
+
+class SyncthingError(MediasyncError):
+    pass
+
+
+class UnsafeDelete(MediasyncError):
+    pass

@@ -1,0 +1,137 @@
+"""Atomic, hashed file writes and names that are safe on every filesystem."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from mediasync.errors import DownloadMismatch
+
+PARTIAL_SUFFIX = ".mediasync-partial"
+CHUNK = 1024 * 1024
+MAX_NAME_BYTES = 200  # leaves room for prefixes and suffixes under the usual 255
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    size: int
+    sha256: str
+
+
+class HashingWriter:
+    """A binary file that hashes and counts what is written to it."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._handle.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
+def partial_path(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}{PARTIAL_SUFFIX}")
+
+
+@contextmanager
+def atomic_write(dest: Path, expected_size: int | None = None) -> Iterator[HashingWriter]:
+    """Write to a hidden temp file beside `dest`, fsync, check the size, then rename.
+
+    Nothing appears under `dest` unless the whole body arrived; on any error the temp
+    file is removed. Overwrites `dest` if it exists: callers pick a free name first.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = partial_path(dest)
+    try:
+        with open(temp, "wb") as handle:
+            writer = HashingWriter(handle)
+            yield writer
+            handle.flush()
+            os.fsync(handle.fileno())
+        if expected_size is not None and writer.size != expected_size:
+            raise DownloadMismatch(
+                f"{dest.name}: received {writer.size} bytes, source announced {expected_size}",
+                subject=dest,
+            )
+        os.replace(temp, dest)
+        fsync_dir(dest.parent)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_hashed(src: Path, dest: Path, expected_size: int | None = None) -> Written:
+    """Copy and hash in one pass, atomically."""
+    with open(src, "rb") as source, atomic_write(dest, expected_size) as out:
+        while chunk := source.read(CHUNK):
+            out.write(chunk)
+    return Written(dest, out.size, out.sha256)
+
+
+def write_chunks(chunks: Iterable[bytes], dest: Path, expected_size: int | None = None) -> Written:
+    with atomic_write(dest, expected_size) as out:
+        for chunk in chunks:
+            out.write(chunk)
+    return Written(dest, out.size, out.sha256)
+
+
+def sha256_file(path: Path, drop_cache: bool = False) -> str:
+    """Hash a file; with drop_cache the page cache is dropped first so that the bytes
+    come from the disk (or the NAS), not from memory just written."""
+    with open(path, "rb") as handle:
+        if drop_cache and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def safe_filename(name: str) -> str:
+    """A name that is valid and harmless everywhere: no separators or control characters,
+    no leading dash or dot, no `..`, valid UTF-8, at most MAX_NAME_BYTES bytes."""
+    name = unicodedata.normalize("NFC", name.encode("utf-8", "surrogateescape")
+                                 .decode("utf-8", "replace"))
+    name = _UNSAFE.sub("_", name).strip().strip(".")
+    name = name.lstrip("-") or "unnamed"
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    ext = ext[:16]
+    budget = MAX_NAME_BYTES - len(ext.encode()) - (1 if ext else 0)
+    stem_bytes = stem.encode("utf-8")[:budget]
+    stem = stem_bytes.decode("utf-8", "ignore") or "unnamed"
+    return f"{stem}.{ext}" if ext else stem
+
+
+def with_suffix_tag(path: Path, tag: str) -> Path:
+    """IMG_1.jpg + 'a1b2' -> IMG_1_a1b2.jpg"""
+    return path.with_name(f"{path.stem}_{tag}{path.suffix}")
+
+
+def is_partial(path: Path) -> bool:
+    return path.name.endswith(PARTIAL_SUFFIX)

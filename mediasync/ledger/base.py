@@ -1,0 +1,108 @@
+"""The Ledger protocol: the one record of where every file is.
+
+Backends (SQLite, Postgres, Supabase REST) share one schema and these semantics:
+- `media_files` keyed by (source, source_id); a recorded file is never imported again.
+- every stage change appends a row to `stage_events` in the same transaction.
+- writes are batched: one call, one transaction, whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from mediasync.model import MediaFile, Stage, StageChange, StageEvent, SyncOperation
+
+
+@dataclass
+class FileRecord:
+    """One row of `file_records`: a file under a watched root, as last seen."""
+
+    root: str
+    rel_path: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    scan_generation: int
+    updated_at: datetime | None = None
+
+
+@dataclass
+class DeletionProof:
+    """Why a source delete was allowed, kept for ever beside the file."""
+
+    file_id: int
+    source_id: str
+    nas_path: str
+    nas_hash: str
+    pixel_version: str | None
+    run_id: str | None
+    deleted_at: datetime
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    backend: str  # "sqlite", "postgres", "supabase"
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema. Idempotent."""
+        ...
+
+    def close(self) -> None: ...
+
+    # media_files --------------------------------------------------------------------
+    def known_source_ids(self, source: str) -> set[str]: ...
+
+    def get(self, file_id: int) -> MediaFile | None: ...
+
+    def find(self, source: str, source_id: str) -> MediaFile | None: ...
+
+    def add_files(self, files: Sequence[MediaFile], run_id: str | None) -> list[MediaFile]:
+        """Insert new rows (and their first stage event); rows whose (source, source_id)
+        exists already are left alone. Returns the inserted files with ids."""
+        ...
+
+    def files_at(self, stages: Iterable[Stage], limit: int | None = None,
+                 source: str | None = None) -> list[MediaFile]:
+        """Files at any of these stages, oldest first."""
+        ...
+
+    def files_where(self, **equals: Any) -> list[MediaFile]:
+        """Files whose columns equal the given values (e.g. group_id="...")."""
+        ...
+
+    def apply(self, changes: Sequence[StageChange], run_id: str | None) -> None:
+        """Move files to stages and update columns, all in one transaction; refuses the
+        whole batch (IllegalTransition) if any move is not allowed."""
+        ...
+
+    def update(self, file_id: int, run_id: str | None = None, **columns: Any) -> None:
+        """Change columns without a stage change."""
+        ...
+
+    def counts_by_stage(self) -> dict[str, int]: ...
+
+    def events(self, file_id: int) -> list[StageEvent]: ...
+
+    def record_deletions(self, proofs: Sequence[DeletionProof]) -> None: ...
+
+    # sync_operations ----------------------------------------------------------------
+    def start_operation(self, op: SyncOperation) -> int: ...
+
+    def finish_operation(self, op: SyncOperation) -> None: ...
+
+    def recent_operations(self, limit: int = 10,
+                          operation_type: str | None = None) -> list[SyncOperation]: ...
+
+    # file_records (watch / reconcile) ------------------------------------------------
+    def file_records(self, root: str) -> dict[str, FileRecord]: ...
+
+    def upsert_file_records(self, records: Sequence[FileRecord]) -> None: ...
+
+    def delete_file_records(self, root: str, rel_paths: Sequence[str]) -> None: ...
+
+    def delete_stale_file_records(self, root: str, generation: int) -> int:
+        """Drop the records of `root` not seen in scan `generation`; returns how many."""
+        ...

@@ -1,0 +1,187 @@
+"""Configuration: a TOML file, then MEDIASYNC_* environment variables on top.
+
+Nested settings take a double underscore in the environment, e.g.
+MEDIASYNC_SYNCTHING__API_KEY or MEDIASYNC_WORKFLOW__PIXEL_BATCH_SIZE.
+Relative paths in the file are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mediasync.errors import ConfigError
+
+CONFIG_ENV = "MEDIASYNC_CONFIG"
+
+
+class WorkflowSettings(BaseModel):
+    incoming: Path = Path("workflow/incoming")
+    pixel_sync: Path = Path("workflow/pixel_sync")
+    nas_archive: Path = Path("nas_archive")
+    processing: Path = Path("workflow/processing")
+    compressed: Path = Path("nas_compressed")
+    icloud_delete: Path = Path("workflow/icloud_delete")
+    pixel_batch_size: int = Field(5, ge=1)
+    sync_timeout_seconds: float = Field(300, gt=0)
+    cleanup_after_hours: float = Field(24, ge=0)
+    pixel_keep_hours: float = Field(48, ge=0)  # 0: never remove from the Pixel folder
+    archive_layout: str = "{YYYY}/{MM}/{DD}/{name}"
+    prefix_final_names: bool = False  # step prefixes in the archive and Pixel folder too
+
+
+class SourceSettings(BaseModel):
+    kind: Literal["folder", "icloud", "bucket"] = "folder"
+    path: Path | None = None  # folder source
+    delete: bool = False  # remove source originals in step 7 (under every safety gate)
+
+
+class DeleteGuards(BaseModel):
+    keep_recent_days: int = Field(30, ge=0)
+    skip_favorites: bool = True
+    max_deletes_per_run: int = Field(200, ge=0)
+    delete_interval_seconds: float = Field(0.5, ge=0)
+    # Circuit breaker: refuse all deletes when the source lists this share fewer assets
+    # than the last run saw.
+    max_source_shrink: float = Field(0.2, ge=0, le=1)
+
+
+class LedgerSettings(BaseModel):
+    url: str = "sqlite:///mediasync.db"
+
+
+class SyncthingSettings(BaseModel):
+    enabled: bool = False
+    api_url: str = "http://127.0.0.1:8384"
+    api_key: SecretStr | None = None
+    folder_id: str | None = None
+    device_id: str | None = None
+    timeout_seconds: float = Field(10, gt=0)  # one REST call
+
+
+class ICloudSettings(BaseModel):
+    username: str | None = None
+    password: SecretStr | None = None  # prefer `mediasync icloud login` and the keyring
+    cookie_directory: Path | None = None
+    delete: bool = False
+
+
+class CompressionRule(BaseModel):
+    """Files matching every given condition use this strategy; the first match wins."""
+
+    media_type: Literal["image", "video"] | None = None
+    formats: list[str] = Field(default_factory=list)  # lower-case extensions without dot
+    older_than_days: int | None = None
+    strategy: str = "keep"  # keep | jpeg | hevc | h264 (see the README)
+    quality: int | None = None
+    max_long_edge: int | None = None
+    crf: int | None = None
+
+
+class CompressionSettings(BaseModel):
+    enabled: bool = True
+    min_saving: float = Field(0.05, ge=0, lt=1)  # keep a result only if this much smaller
+    replace_original: bool = False
+    rules: list[CompressionRule] = Field(
+        default_factory=lambda: [
+            CompressionRule(media_type="image", formats=["jpg", "jpeg", "png"],
+                            strategy="jpeg", quality=85, max_long_edge=4096),
+        ]
+    )
+
+
+class NotifySettings(BaseModel):
+    webhook_url: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEDIASYNC_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    config_path: Path | None = Field(default=None, exclude=True)
+    workflow: WorkflowSettings = WorkflowSettings()
+    source: SourceSettings = SourceSettings()
+    guards: DeleteGuards = DeleteGuards()
+    ledger: LedgerSettings = LedgerSettings()
+    syncthing: SyncthingSettings = SyncthingSettings()
+    icloud: ICloudSettings = ICloudSettings()
+    compression: CompressionSettings = CompressionSettings()
+    notify: NotifySettings = NotifySettings()
+
+    @field_validator("config_path")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.resolve() if value else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file_from(init_settings)
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.config_path.parent if self.config_path else Path.cwd()
+
+    def resolve(self, path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def pixel_enabled(self) -> bool:
+        return self.syncthing.enabled
+
+
+def _config_file_from(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    given = init_settings().get("config_path")
+    return Path(given) if given else None
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    """`--config`, else $MEDIASYNC_CONFIG, else ./mediasync.toml when present."""
+    if explicit is not None:
+        return explicit
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    default = Path("mediasync.toml")
+    return default if default.exists() else None
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    path = find_config(config)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        return Settings(config_path=path, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from None
+    except ValueError as exc:  # TOML syntax
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path else "settings"
+    # input values are left out on purpose: they may be secrets
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+    return f"{where}: {problems}"

@@ -1,0 +1,55 @@
+"""What every source (folder, iCloud, Supabase bucket, ...) offers the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from mediasync.model import MediaFile, SourceAsset
+
+
+@dataclass(frozen=True)
+class SourceFeatures:
+    """Optional abilities, declared rather than probed."""
+
+    can_delete: bool = False
+    deletes_are_recoverable: bool = False  # e.g. iCloud's Recently Deleted
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """What a finished download proved: the bytes on disk, their size and sha256."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    source_id: str
+    deleted: bool
+    reason: str | None = None  # why not, when not
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str  # the `source` column of the ledger, e.g. "folder:/home/me/Pictures"
+    features: SourceFeatures
+
+    def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
+        """Yield assets, newest first where the source can tell. `known` holds source ids the
+        ledger already has, so an incremental source may stop early."""
+        ...
+
+    def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
+        """Write the asset's bytes to `dest` atomically (temp file, fsync, rename), checking
+        the size against what was announced. Raises FileProblem for a bad asset and
+        SourceError/AuthError/RateLimited when the source itself fails."""
+        ...
+
+    def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
+        """Delete by source id (never by name). Only called after every safety gate passed."""
+        ...

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need first (system packages included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+MEDIASYNC_SETUP_EXTRA=test MEDIASYNC_TEST_PACKAGES="" scripts/setup.sh
+set +e
+uv run --frozen pytest "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected no tests: that is a failure, not a pass.
+[ "$status" -eq 5 ] && echo "no tests were collected" >&2 && exit 1
+exit "$status"
