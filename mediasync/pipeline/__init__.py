@@ -1,0 +1,1 @@
+"""The eight steps as plain functions over a RunContext: no Prefect here."""
