@@ -112,11 +112,12 @@ def _video_info(path: Path) -> MediaInfo:
 
 
 def video_rotation(stream: dict[str, Any]) -> int | None:
+    """Degrees in [0, 360): ffprobe says -90 for what a tag of 270 means."""
     for side in stream.get("side_data_list", []):
         if "rotation" in side:
-            return int(side["rotation"])
+            return int(side["rotation"]) % 360
     rotate = stream.get("tags", {}).get("rotate")  # ffmpeg before 5.0
-    return int(rotate) if rotate is not None else None
+    return int(rotate) % 360 if rotate is not None else None
 
 
 def parse_iso6709(text: str | None) -> GPS | None:

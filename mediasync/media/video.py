@@ -5,6 +5,7 @@ only ever a file name."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from collections import deque
@@ -18,6 +19,7 @@ from mediasync.errors import MediaError
 
 VideoProgress = Callable[[float, float], None]  # (done_seconds, total_seconds)
 _STDERR_LINES_KEPT = 20
+_CONTEXT_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\] ")  # "[mov,mp4,... @ 0x55d1] "
 
 
 def ffmpeg_path(path: Path) -> str:
@@ -118,7 +120,7 @@ def _drain(pipe: IO[bytes] | None, lines: deque[str]) -> None:
 def _last_line(stderr: bytes | None) -> str:
     lines = [line for line in (stderr or b"").decode("utf-8", "replace").splitlines()
              if line.strip()]
-    return lines[-1].strip() if lines else "no detail from ffmpeg"
+    return _CONTEXT_PREFIX.sub("", lines[-1].strip()) if lines else "no detail from ffmpeg"
 
 
 def _is_cover_art(stream: dict[str, Any]) -> bool:
