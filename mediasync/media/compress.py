@@ -14,10 +14,10 @@ from typing import Any, Literal
 from mediasync.errors import MediaError
 from mediasync.files import fsync_dir, partial_path
 from mediasync.media.jpeg import encode_jpeg
-from mediasync.media.kinds import classify, extension
 from mediasync.media.metadata import MediaInfo, read_metadata
 from mediasync.media.tools import tool_versions
 from mediasync.media.transcode import transcode
+from mediasync.media.types import extension, media_type_of
 from mediasync.media.video import VideoProgress
 from mediasync.model import MediaType
 from mediasync.settings import CompressionRule, CompressionSettings
@@ -39,7 +39,7 @@ class CompressJob:
 
     @property
     def kind(self) -> MediaType:
-        return self.media_type or classify(self.source)
+        return self.media_type or media_type_of(self.source.name)
 
 
 @dataclass
@@ -63,7 +63,7 @@ def choose_rule(rules: list[CompressionRule], job: CompressJob,
     for rule in rules:
         if rule.media_type and rule.media_type != job.kind.value:
             continue
-        if rule.formats and extension(job.source) not in rule.formats:
+        if rule.formats and extension(job.source.name) not in rule.formats:
             continue
         if rule.older_than_days is not None and age_days < rule.older_than_days:
             continue
@@ -108,8 +108,10 @@ def _compress(job: CompressJob, settings: CompressionSettings,
 
 
 def output_path(job: CompressJob, rule: CompressionRule) -> Path:
-    if rule.strategy == "jpeg" and extension(job.dest) not in ("jpg", "jpeg"):
-        return job.dest.with_suffix(".jpg")
+    """IMG_1.HEIC becomes IMG_1.HEIC.jpg, never IMG_1.jpg: an IMG_1.JPG may sit beside
+    it in the same folder, and its compressed copy must not be overwritten."""
+    if rule.strategy == "jpeg" and extension(job.dest.name) not in ("jpg", "jpeg"):
+        return job.dest.with_name(f"{job.dest.name}.jpg")
     return job.dest
 
 

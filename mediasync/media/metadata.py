@@ -12,7 +12,7 @@ from typing import Any
 from mediasync.errors import MediaError
 from mediasync.media import images, video
 from mediasync.media.exif import GPS, read_exif
-from mediasync.media.kinds import classify, extension
+from mediasync.media.types import extension, media_type_of
 from mediasync.model import MediaType
 
 # QuickTime keeps the local time with its offset here; creation_time is UTC only.
@@ -66,14 +66,14 @@ def read_metadata(path: Path, media_type: MediaType | None = None) -> MediaInfo:
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path.name}: no such file", subject=path)
-    kind = media_type or classify(path)
+    kind = media_type or media_type_of(path.name)
     if kind == MediaType.IMAGE:
         return _image_info(path)
     if kind == MediaType.VIDEO:
         return _video_info(path)
     note = "sidecar file (edits or metadata for another file)" if kind == MediaType.SIDECAR \
-        else f"unsupported file type '{extension(path) or 'none'}'"
-    return MediaInfo(str(path), kind, extension(path), path.stat().st_size, note=note)
+        else f"unsupported file type '{extension(path.name) or 'none'}'"
+    return MediaInfo(str(path), kind, extension(path.name), path.stat().st_size, note=note)
 
 
 def _image_info(path: Path) -> MediaInfo:
@@ -82,7 +82,7 @@ def _image_info(path: Path) -> MediaInfo:
         width, height = image.size
         shown = images.displayed_size(image, facts.orientation)
         return MediaInfo(
-            str(path), MediaType.IMAGE, image.format or extension(path),
+            str(path), MediaType.IMAGE, image.format or extension(path.name),
             path.stat().st_size, width, height, shown[0], shown[1],
             orientation=facts.orientation, captured_at=facts.captured_at,
             captured_offset=facts.captured_offset, gps=facts.gps, make=facts.make,
@@ -98,10 +98,10 @@ def _video_info(path: Path) -> MediaInfo:
     width, height = int(stream.get("width", 0)), int(stream.get("height", 0))
     rotation = video_rotation(stream)
     quarter_turn = rotation is not None and rotation % 180 != 0
-    captured_at, offset = _video_capture_time(tags)
+    captured_at, offset = video_capture_time(tags)
     location = _first(tags, _LOCATION_KEYS)
     return MediaInfo(
-        str(path), MediaType.VIDEO, extension(path) or "video",
+        str(path), MediaType.VIDEO, extension(path.name) or "video",
         path.stat().st_size, width, height,
         height if quarter_turn else width, width if quarter_turn else height,
         rotation=rotation, captured_at=captured_at, captured_offset=offset,
@@ -128,7 +128,9 @@ def parse_iso6709(text: str | None) -> GPS | None:
     return GPS(float(match.group(1)), float(match.group(2)), altitude)
 
 
-def _video_capture_time(tags: dict[str, str]) -> tuple[datetime | None, str | None]:
+def video_capture_time(tags: dict[str, str]) -> tuple[datetime | None, str | None]:
+    """From a container's tags: QuickTime's local time with its offset, else the UTC
+    creation_time."""
     local = _parse_iso(_first(tags, _LOCAL_CREATION_KEYS))
     if local is not None and local.tzinfo is not None:
         return local, local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]

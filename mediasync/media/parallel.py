@@ -28,9 +28,12 @@ FilesProgress = Callable[[int, int, str], None]  # (files done, files in all, fi
 def compress_many(jobs: Sequence[CompressJob], settings: CompressionSettings,
                   workers: int | None = None, progress: FilesProgress | None = None,
                   video_progress: Callable[[CompressJob], VideoProgress] | None = None,
+                  on_result: Callable[[int, CompressionResult], None] | None = None,
                   ) -> list[CompressionResult]:
     """Results in the order of `jobs`. `workers` overrides `settings.image_workers`;
-    `video_progress(job)` gives the (done_seconds, total_seconds) callback of one video."""
+    `video_progress(job)` gives the (done_seconds, total_seconds) callback of one video;
+    `on_result(index, result)` hears of each file as it finishes, in this thread (so a
+    caller can record results as they come rather than all at the end)."""
     tally = _Tally(len(jobs), progress)
     results: dict[int, CompressionResult] = {}
     images = {i for i, job in enumerate(jobs) if job.kind == MediaType.IMAGE}
@@ -47,6 +50,8 @@ def compress_many(jobs: Sequence[CompressJob], settings: CompressionSettings,
         for future in as_completed(pending):
             i = pending[future]
             results[i] = _outcome(jobs[i], future)
+            if on_result is not None:
+                on_result(i, results[i])
             tally.one_done(jobs[i])
     return [results[i] for i in range(len(jobs))]
 

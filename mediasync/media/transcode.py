@@ -10,8 +10,8 @@ from typing import Any
 import ffmpeg
 
 from mediasync.errors import MediaError
-from mediasync.media.kinds import extension
 from mediasync.media.metadata import MediaInfo
+from mediasync.media.types import extension
 from mediasync.media.video import VideoProgress, ffmpeg_path, run_with_progress
 from mediasync.settings import CompressionRule
 
@@ -27,9 +27,9 @@ DEFAULT_PRESET = "medium"
 
 def transcode(source: Path, target: Path, rule: CompressionRule, before: MediaInfo,
               progress: VideoProgress | None = None) -> dict[str, Any]:
-    container = CONTAINERS.get(extension(source))
+    container = CONTAINERS.get(extension(source.name))
     if container is None:
-        raise MediaError(f"{source.name}: cannot re-encode a .{extension(source)} video "
+        raise MediaError(f"{source.name}: cannot re-encode a .{extension(source.name)} video "
                          f"(mp4, m4v and mov only)", subject=source)
     encoder, default_crf, extra = ENCODERS[rule.strategy]
     crf = rule.crf if rule.crf is not None else default_crf

@@ -61,9 +61,12 @@ def test_jpeg_keeps_orientation_tag_and_stored_pixels(media, settings, tmp_path)
     assert info.orientation == 6 and (info.width, info.height) == (640, 480)
 
 
-def test_heic_and_png_become_jpg_beside_the_wanted_name(media, settings, tmp_path):
-    assert compress(media["heic"], tmp_path, settings).output == tmp_path / "IMG_0002.jpg"
-    assert compress(media["png"], tmp_path, settings).output == tmp_path / "Screenshot 1.jpg"
+def test_heic_and_png_become_jpg_named_after_the_whole_original_name(media, settings,
+                                                                     tmp_path):
+    heic = compress(media["heic"], tmp_path, settings).output
+    assert heic == tmp_path / "IMG_0002.HEIC.jpg"
+    png = compress(media["png"], tmp_path, settings).output
+    assert png == tmp_path / "Screenshot 1.png.jpg"
 
 
 def test_max_long_edge_shrinks_images_and_videos_keeping_orientation(media, tmp_path):
