@@ -16,8 +16,9 @@ pillow_heif.register_heif_opener()
 
 
 @contextmanager
-def decoded_image(path: Path) -> Iterator[Image.Image]:
-    """The image with every pixel decoded, or MediaError naming the file.
+def decoded_image(path: Path, decode: bool = True) -> Iterator[Image.Image]:
+    """The image with every pixel decoded (with decode=False: only its header read), or
+    MediaError naming the file.
 
     pillow-heif applies the HEIC rotation itself and resets Orientation to 1, so a HEIC
     comes out as displayed; a JPEG keeps its stored pixels and its Orientation tag.
@@ -31,7 +32,8 @@ def decoded_image(path: Path) -> Iterator[Image.Image]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
-            image.load()
+            if decode:
+                image.load()
             yield image
     except UnidentifiedImageError:
         raise MediaError(f"{path.name}: not a readable image", subject=path) from None

@@ -60,24 +60,26 @@ class MediaInfo:
         return data
 
 
-def read_metadata(path: Path, media_type: MediaType | None = None) -> MediaInfo:
+def read_metadata(path: Path, media_type: MediaType | None = None,
+                  verify: bool = True) -> MediaInfo:
     """Classify (by name unless `media_type` is given), read and fully check one file.
-    Sidecars and unknown types come back classified, with a note, without being opened."""
+    Sidecars and unknown types come back classified, with a note, without being opened.
+    verify=False reads headers and tags only, for a file already proven to decode."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path.name}: no such file", subject=path)
     kind = media_type or media_type_of(path.name)
     if kind == MediaType.IMAGE:
-        return _image_info(path)
+        return _image_info(path, verify)
     if kind == MediaType.VIDEO:
-        return _video_info(path)
+        return _video_info(path, verify)
     note = "sidecar file (edits or metadata for another file)" if kind == MediaType.SIDECAR \
         else f"unsupported file type '{extension(path.name) or 'none'}'"
     return MediaInfo(str(path), kind, extension(path.name), path.stat().st_size, note=note)
 
 
-def _image_info(path: Path) -> MediaInfo:
-    with images.decoded_image(path) as image:
+def _image_info(path: Path, verify: bool) -> MediaInfo:
+    with images.decoded_image(path, decode=verify) as image:
         facts = read_exif(image.getexif())
         width, height = image.size
         shown = images.displayed_size(image, facts.orientation)
@@ -90,10 +92,11 @@ def _image_info(path: Path) -> MediaInfo:
         )
 
 
-def _video_info(path: Path) -> MediaInfo:
+def _video_info(path: Path, verify: bool) -> MediaInfo:
     probed = video.probe(path)
     stream = video.video_stream(probed, path)
-    video.verify_decodes(path, probed)
+    if verify:
+        video.verify_decodes(path, probed)
     tags = probed.get("format", {}).get("tags", {})
     width, height = int(stream.get("width", 0)), int(stream.get("height", 0))
     rotation = video_rotation(stream)

@@ -75,9 +75,10 @@ def run_checked(path: Path, stream: Any) -> None:
 def run_with_progress(path: Path, stream: Any, total_seconds: float,
                       progress: VideoProgress | None) -> None:
     """Run an ffmpeg encode, reading `-progress pipe:1` blocks from stdout while a thread
-    drains stderr (x265 writes there whatever the log level; a full pipe blocks ffmpeg)."""
+    drains stderr (x265 writes there whatever the log level; a full pipe blocks ffmpeg).
+    Any error line fails it: a copy made past a damaged frame is not kept."""
     args = ffmpeg.compile(stream.global_args(
-        "-nostdin", "-y", "-v", "error", "-nostats", "-progress", "pipe:1"))
+        "-nostdin", "-y", "-v", "error", "-xerror", "-nostats", "-progress", "pipe:1"))
     process = _popen(args)
     errors: deque[str] = deque(maxlen=_STDERR_LINES_KEPT)
     drain = threading.Thread(target=_drain, args=(process.stderr, errors), daemon=True)
@@ -89,8 +90,9 @@ def run_with_progress(path: Path, stream: Any, total_seconds: float,
             progress(min(done, total_seconds), total_seconds)
     process.wait()
     drain.join()
-    if process.returncode != 0:
-        last = errors[-1] if errors else f"exit status {process.returncode}"
+    if process.returncode != 0 or errors:
+        last = _CONTEXT_PREFIX.sub("", errors[-1]) if errors \
+            else f"exit status {process.returncode}"
         raise MediaError(f"{path.name}: ffmpeg failed: {last}", subject=path)
     if progress is not None:
         progress(total_seconds, total_seconds)
