@@ -100,6 +100,7 @@ class CompressionSettings(BaseModel):
     replace_original: bool = False
     image_workers: int | None = Field(None, ge=1)  # processes for images; None: all cores
     video_workers: int = Field(1, ge=1)  # videos encoded at the same time
+    dask_address: str | None = None  # e.g. "tcp://10.0.0.5:8786": run step 6 on a cluster
     rules: list[CompressionRule] = Field(
         default_factory=lambda: [
             CompressionRule(media_type="image", formats=["jpg", "jpeg", "png"],

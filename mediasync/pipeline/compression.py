@@ -4,12 +4,16 @@ with ffmpeg's progress. The archived original is replaced only with replace_orig
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mediasync.errors import ArchiveError, FileProblem, MediaError
 from mediasync.files import copy_hashed, sha256_file
 from mediasync.media.compress import CompressionResult, CompressJob, choose_rule
+from mediasync.media.dask_runner import dask_executor
 from mediasync.media.parallel import compress_many
 from mediasync.media.video import VideoProgress
 from mediasync.model import MediaFile, Stage, StageChange
@@ -52,8 +56,20 @@ def _compress_all(ctx: RunContext, files: list[MediaFile], changes: ChangeWriter
     def record(index: int, result: CompressionResult) -> None:
         changes.add(_outcome(ctx, runnable[index], result, report))
 
-    compress_many(jobs, ctx.settings.compression, progress=ctx.progress,
-                  video_progress=lambda job: _seconds_progress(ctx, job), on_result=record)
+    settings = ctx.settings.compression
+    with _cluster(settings.dask_address) as executor:
+        compress_many(jobs, settings, progress=ctx.progress, executor=executor,
+                      video_progress=lambda job: _seconds_progress(ctx, job),
+                      on_result=record)
+
+
+@contextmanager
+def _cluster(address: str | None) -> Iterator[Executor | None]:
+    if address is None:
+        yield None
+        return
+    with dask_executor(address) as executor:
+        yield executor
 
 
 def job_for(ctx: RunContext, media: MediaFile) -> CompressJob:

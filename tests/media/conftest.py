@@ -37,6 +37,14 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
+@pytest.fixture(scope="session")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo library, made once; step tests copy it into their own folder."""
+    root = tmp_path_factory.mktemp("library")
+    samples.demo_library(root)
+    return root
+
+
 @pytest.fixture
 def settings() -> CompressionSettings:
     """Every strategy on, fast encoder presets so the suite stays quick."""

@@ -6,78 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pipeline_run import files_by_name, run_steps, setup_run
 
 from mediasync.files import sha256_file
-from mediasync.media import samples
-from mediasync.model import MediaFile, Stage
-from mediasync.pipeline.context import StepReport
-from mediasync.pipeline.steps import STEPS, open_context
-from mediasync.settings import Settings, load_settings
-
-CONFIG = """
-[source]
-kind = "folder"
-path = "library"
-
-[ledger]
-url = "sqlite:///mediasync.db"
-
-[compression]
-replace_original = {replace}
-
-[[compression.rules]]
-media_type = "image"
-formats = ["jpg", "jpeg", "png", "heic"]
-strategy = "jpeg"
-quality = 80
-
-[[compression.rules]]
-media_type = "video"
-strategy = "hevc"
-crf = 30
-preset = "ultrafast"
-"""
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Made once, copied into each test's folder."""
-    root = tmp_path_factory.mktemp("library")
-    samples.demo_library(root)
-    return root
-
-
-def setup_run(tmp_path: Path, library: Path, replace: bool = False) -> Settings:
-    import shutil
-
-    shutil.copytree(library, tmp_path / "library")
-    (tmp_path / "nas_archive").mkdir()  # the mounted NAS
-    config = tmp_path / "mediasync.toml"
-    config.write_text(CONFIG.format(replace=str(replace).lower()))
-    return load_settings(config)
-
-
-def run_steps(settings: Settings, last: int, progress=None) -> list[StepReport]:
-    reports = []
-    for step in STEPS[:last]:
-        ctx = open_context(settings, run_id=f"run-{step.number}", progress=progress)
-        try:
-            reports.append(step.run(ctx))
-        finally:
-            ctx.ledger.close()
-    return reports
-
-
-def files_by_name(settings: Settings) -> dict[str, list[MediaFile]]:
-    ctx = open_context(settings, run_id="look")
-    try:
-        found: dict[str, list[MediaFile]] = {}
-        for stage in Stage:
-            for media in ctx.ledger.files_at([stage]):
-                found.setdefault(media.filename, []).append(media)
-        return found
-    finally:
-        ctx.ledger.close()
+from mediasync.model import Stage
 
 
 def test_step5_records_metadata_and_fails_bad_files_alone(tmp_path, library):
