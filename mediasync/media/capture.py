@@ -11,8 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mediasync.errors import MediaError
 from mediasync.media.exif import capture_time as exif_capture_time
-from mediasync.media.images import pillow_heif  # noqa: F401  registers the HEIF opener
-from mediasync.media.metadata import video_capture_time
+from mediasync.media.metadata import video_capture_time  # (loads the HEIF opener too)
 from mediasync.media.video import probe
 from mediasync.model import MediaType
 

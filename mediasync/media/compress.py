@@ -50,12 +50,6 @@ class CompressionResult:
     output: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)  # -> compression_metadata
 
-    @property
-    def saved_bytes(self) -> int:
-        if self.status != "compressed":
-            return 0
-        return self.metadata["original_size"] - self.metadata["compressed_size"]
-
 
 def choose_rule(rules: list[CompressionRule], job: CompressJob,
                 now: datetime | None = None) -> CompressionRule | None:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from mediasync.errors import MediaError
 
@@ -46,7 +46,3 @@ def displayed_size(image: Image.Image, orientation: int | None) -> tuple[int, in
     width, height = image.size
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
-
-def upright(image: Image.Image) -> Image.Image:
-    """The pixels turned the way a viewer shows them (for comparing, not for saving)."""
-    return ImageOps.exif_transpose(image)

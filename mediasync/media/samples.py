@@ -17,7 +17,7 @@ from PIL import Image, ImageCms, ImageDraw
 from PIL.TiffImagePlugin import IFDRational
 
 from mediasync.media import exif as tags
-from mediasync.media.images import pillow_heif  # registers the HEIF plugin
+from mediasync.media import images  # noqa: F401  registers the HEIF opener for HEIC samples
 from mediasync.media.video import ffmpeg_path
 
 PARIS = (48.8584, 2.2945, 35.0)
@@ -228,6 +228,3 @@ def _run(stream: ffmpeg.nodes.OutputStream) -> None:
     stream.global_args("-nostdin", "-y", "-v", "error").run(capture_stdout=True,
                                                           capture_stderr=True)
 
-
-__all__ = ["PhotoSpec", "VideoSpec", "demo_library", "empty", "live_photo", "photo",
-           "pillow_heif", "text_file", "truncated", "video"]
