@@ -8,16 +8,10 @@ from pathlib import Path
 from mediasync.model import MediaFile, Stage
 from mediasync.pipeline.context import StepReport
 from mediasync.pipeline.steps import STEPS, open_context
-from mediasync.settings import Settings, load_settings
+from mediasync.settings import Settings
+from tests.helpers import Workspace
 
-CONFIG = """
-[source]
-kind = "folder"
-path = "library"
-
-[ledger]
-url = "sqlite:///mediasync.db"
-
+COMPRESSION = """
 [compression]
 replace_original = {replace}
 
@@ -36,11 +30,9 @@ preset = "ultrafast"
 
 
 def setup_run(tmp_path: Path, library: Path, replace: bool = False) -> Settings:
-    shutil.copytree(library, tmp_path / "library")
-    (tmp_path / "nas_archive").mkdir()  # the mounted NAS
-    config = tmp_path / "mediasync.toml"
-    config.write_text(CONFIG.format(replace=str(replace).lower()))
-    return load_settings(config)
+    workspace = Workspace.create(tmp_path, COMPRESSION.format(replace=str(replace).lower()))
+    shutil.copytree(library, workspace.library, dirs_exist_ok=True)
+    return workspace.settings()
 
 
 def run_steps(settings: Settings, last: int, progress=None) -> list[StepReport]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from pipeline_run import files_by_name, run_steps, setup_run
 
 from mediasync.errors import MediasyncError
 from mediasync.media.compress import CompressJob
 from mediasync.media.dask_runner import dask_executor
 from mediasync.media.parallel import compress_many
 from mediasync.model import Stage
+from tests.media.pipeline_run import files_by_name, run_steps, setup_run
 
 distributed = pytest.importorskip("distributed", reason="the 'dask' extra is not installed")
 

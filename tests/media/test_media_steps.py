@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pipeline_run import files_by_name, run_steps, setup_run
 
 from mediasync.files import sha256_file
 from mediasync.model import Stage
+from tests.media.pipeline_run import files_by_name, run_steps, setup_run
 
 
 def test_step5_records_metadata_and_fails_bad_files_alone(tmp_path, library):
