@@ -4,6 +4,7 @@ with ffmpeg's progress. The archived original is replaced only with replace_orig
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -57,10 +58,11 @@ def _compress_all(ctx: RunContext, files: list[MediaFile], changes: ChangeWriter
         changes.add(_outcome(ctx, runnable[index], result, report))
 
     settings = ctx.settings.compression
+    meter = _Meter(ctx, {job.source.name: m.filename for job, m in zip(jobs, runnable,
+                                                                     strict=True)})
     with _cluster(settings.dask_address) as executor:
-        compress_many(jobs, settings, progress=ctx.progress, executor=executor,
-                      video_progress=lambda job: _seconds_progress(ctx, job),
-                      on_result=record)
+        compress_many(jobs, settings, progress=meter.file_done, executor=executor,
+                      video_progress=meter.video, on_result=record)
 
 
 @contextmanager
@@ -169,8 +171,33 @@ def replace_original(ctx: RunContext, media: MediaFile, compressed: Path,
             "compressed_path": str(target)}
 
 
-def _seconds_progress(ctx: RunContext, job: CompressJob) -> VideoProgress:
-    def report(done: float, total: float) -> None:
-        ctx.progress(int(done), max(int(total), 1), f"{job.source.name} (encoding)")
+class _Meter:
+    """One progress measure for the step: each file is worth STEPS_PER_FILE, and a video
+    being encoded fills its share second by second, so the CLI bar and the Prefect
+    progress artifact move during a long encode, not only between files."""
 
-    return report
+    STEPS_PER_FILE = 100
+
+    def __init__(self, ctx: RunContext, names: dict[str, str]) -> None:
+        self._ctx, self._names = ctx, names  # working copy name -> the owner's name
+        self._total, self._files_done = len(names), 0
+        self._lock = threading.Lock()
+
+    def file_done(self, done: int, total: int, name: str) -> None:
+        with self._lock:
+            self._files_done = done
+            self._ctx.progress(done * self.STEPS_PER_FILE, total * self.STEPS_PER_FILE,
+                               f"{done}/{total} files, {self._names.get(name, name)}")
+
+    def video(self, job: CompressJob) -> VideoProgress:
+        def report(seconds: float, duration: float) -> None:
+            share = int(self.STEPS_PER_FILE * seconds / duration) if duration else 0
+            with self._lock:
+                self._ctx.progress(
+                    self._files_done * self.STEPS_PER_FILE + share,
+                    self._total * self.STEPS_PER_FILE,
+                    f"{self._files_done}/{self._total} files, encoding "
+                    f"{self._names.get(job.source.name, job.source.name)}: "
+                    f"{seconds:.0f}/{duration:.0f} s")
+
+        return report

@@ -71,7 +71,10 @@ def test_step6_compresses_beside_the_archive_and_leaves_it_alone(tmp_path, libra
         assert sha256_file(Path(media.nas_path)) == media.content_hash
         meta = media.compression_metadata
         assert meta["result"] == "compressed" and meta["compressed_size"] == output.stat().st_size
-    assert any(what.endswith("(encoding)") for _, _, what in events)
+    encoding = [(done, total) for done, total, what in events if "encoding VID_0004" in what]
+    assert encoding and all(done <= total for done, total in encoding)
+    last = events[-1]
+    assert last[0] == last[1] and last[2].startswith("9/9 files")
 
 
 def test_step6_replaces_the_archived_original_only_when_asked(tmp_path, library):
