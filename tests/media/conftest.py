@@ -19,7 +19,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made = {
         "jpeg": samples.photo(root / "IMG_0001.JPG", PhotoSpec(orientation=6)),
         "heic": samples.photo(root / "IMG_0002.HEIC", PhotoSpec(
-            captured=datetime(2022, 5, 1, 11, 0, 0), offset="+09:00", gps=samples.KYOTO)),
+            captured=datetime(2022, 5, 1, 11, 0, 0), offset="+09:00", gps=samples.KYOTO,
+            orientation=6)),
         "png": samples.photo(root / "Screenshot 1.png", PhotoSpec(gps=None, offset=None)),
         "mp4": samples.video(root / "VID_0003.MP4", VideoSpec(rotation=90)),
         "mov": samples.video(root / "VID_0004.MOV", VideoSpec(

@@ -30,8 +30,11 @@ def test_jpeg_gives_capture_time_with_offset_gps_camera_orientation_and_icc(medi
 
 
 def test_heic_is_read_as_displayed(media):
+    """pillow-heif turns the pixels itself and resets Orientation to 1."""
     info = read_metadata(media["heic"])
     assert info.format == "HEIF"
+    assert info.orientation == 1
+    assert (info.display_width, info.display_height) == (480, 640)
     assert info.captured_at == datetime(2022, 5, 1, 2, 0, 0, tzinfo=UTC)
     assert info.gps == GPS(*samples.KYOTO)
 
