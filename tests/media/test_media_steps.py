@@ -12,7 +12,8 @@ from mediasync.model import Stage
 from tests.media.pipeline_run import files_by_name, run_steps, setup_run
 
 
-def test_step5_records_metadata_and_fails_bad_files_alone(tmp_path, library):
+def test_step5_records_metadata_links_live_photos_and_fails_bad_files_alone(tmp_path,
+                                                                          library):
     settings = setup_run(tmp_path, library)
     report = run_steps(settings, 5)[-1]
     files = files_by_name(settings)
@@ -29,6 +30,9 @@ def test_step5_records_metadata_and_fails_bad_files_alone(tmp_path, library):
     assert truncated.error.startswith("truncated.jpg: cannot decode image: ")
     assert files["empty.jpg"][0].workflow_stage == Stage.FAILED  # by step 1 already
     assert (report.done, report.failed) == (9, 1)
+    live_image, live_clip = files["IMG_0005.HEIC"][0], files["IMG_0005.MOV"][0]
+    assert live_image.group_id is not None and live_image.group_id == live_clip.group_id
+    assert files["IMG_0002.JPG"][0].group_id is None
 
 
 def test_step6_fails_a_file_that_broke_after_step5_alone(tmp_path, library):
@@ -41,15 +45,6 @@ def test_step6_fails_a_file_that_broke_after_step5_alone(tmp_path, library):
     assert broken.workflow_stage == Stage.FAILED
     assert broken.error.startswith("IMG_0002.JPG: cannot decode image")
     assert (report.done, report.failed) == (8, 1)
-
-
-def test_step5_links_a_live_photo_pair(tmp_path, library):
-    settings = setup_run(tmp_path, library)
-    run_steps(settings, 5)
-    files = files_by_name(settings)
-    image, clip = files["IMG_0005.HEIC"][0], files["IMG_0005.MOV"][0]
-    assert image.group_id is not None and image.group_id == clip.group_id
-    assert files["IMG_0002.JPG"][0].group_id is None
 
 
 def test_step6_compresses_beside_the_archive_and_leaves_it_alone(tmp_path, library):
