@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -86,6 +87,20 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of every finished child (ffmpeg, ffprobe): unlike
+    wall time, it hardly changes when other work shares the machine."""
+    own, children = (resource.getrusage(who) for who in
+                     (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_cpu(action: Callable[[], object]) -> tuple[float, float]:
+    start_cpu, start = cpu_seconds(), time.perf_counter()
+    action()
+    return time.perf_counter() - start, cpu_seconds() - start_cpu
+
+
 def median_of(runs: int, action: Callable[[], object]) -> float:
     return statistics.median(timed(action) for _ in range(runs))
 
@@ -108,15 +123,20 @@ def bench_videos(work: Path, count: int, seconds: float, runs: int) -> dict[str,
             plain_ffmpeg(v, out / f"plain {v.name}")
 
     # alternate the two so that machine noise hits both alike
-    ours_times, plain_times = [], []
+    ours_runs, plain_runs = [], []
     for run in range(runs):
-        plain_times.append(timed(plain))
-        ours_times.append(timed(ours))
-        print(f"  video run {run + 1}: plain {plain_times[-1]:.1f} s, "
-              f"step 6 {ours_times[-1]:.1f} s", flush=True)
-    ours_s, plain_s = statistics.median(ours_times), statistics.median(plain_times)
+        plain_runs.append(timed_cpu(plain))
+        ours_runs.append(timed_cpu(ours))
+        print(f"  video run {run + 1}: plain {plain_runs[-1][0]:.1f} s "
+              f"({plain_runs[-1][1]:.1f} CPU s), step 6 {ours_runs[-1][0]:.1f} s "
+              f"({ours_runs[-1][1]:.1f} CPU s)", flush=True)
+    ours_s, plain_s = (statistics.median(r[0] for r in runs_) for runs_ in (ours_runs, plain_runs))
+    ours_cpu, plain_cpu = (statistics.median(r[1] for r in runs_)
+                           for runs_ in (ours_runs, plain_runs))
     return {"videos": count, "seconds_each": seconds, "step6_s": ours_s,
-            "plain_ffmpeg_s": plain_s, "ratio": ours_s / plain_s}
+            "plain_ffmpeg_s": plain_s, "ratio": ours_s / plain_s,
+            "step6_cpu_s": ours_cpu, "plain_cpu_s": plain_cpu,
+            "cpu_ratio": ours_cpu / plain_cpu}
 
 
 def bench_images(work: Path, count: int, runs: int) -> dict[str, float]:
@@ -142,6 +162,8 @@ def bench_images(work: Path, count: int, runs: int) -> dict[str, float]:
             plain_pillow(p, out / "bare" / p.name)
 
     pool_s, loop_s, bare_s = (median_of(runs, f) for f in (pool, loop, bare))
+    print(f"  images: pool {pool_s:.1f} s, loop {loop_s:.1f} s, bare {bare_s:.1f} s",
+          flush=True)
     return {"images": count, "cores": os.cpu_count() or 1,
             "pool_images_per_s": count / pool_s, "loop_images_per_s": count / loop_s,
             "bare_pillow_images_per_s": count / bare_s, "pool_vs_loop": loop_s / pool_s}
@@ -161,7 +183,9 @@ def main() -> None:
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"videos: {video['videos']} x {video['seconds_each']:.0f} s 720p30, HEVC CRF {CRF} "
           f"preset {PRESET}: step 6 {video['step6_s']:.1f} s, plain ffmpeg "
-          f"{video['plain_ffmpeg_s']:.1f} s, ratio {video['ratio']:.3f} (target <= 1.05)")
+          f"{video['plain_ffmpeg_s']:.1f} s, ratio {video['ratio']:.3f} (target <= 1.05); "
+          f"CPU {video['step6_cpu_s']:.1f} s vs {video['plain_cpu_s']:.1f} s, "
+          f"ratio {video['cpu_ratio']:.3f}")
     print(f"images: {image['images']} x 12 MP JPEG -> q{QUALITY}, {image['cores']} cores: "
           f"pool {image['pool_images_per_s']:.2f}/s, single-process loop "
           f"{image['loop_images_per_s']:.2f}/s, speed-up {image['pool_vs_loop']:.2f}x "
