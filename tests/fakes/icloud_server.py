@@ -26,7 +26,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import srp
 from cryptography import x509
@@ -181,7 +181,8 @@ class FakeICloud:
         context.load_cert_chain(self.ca_path, key_path)
         self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     def __enter__(self) -> FakeICloud:
         self._thread.start()
@@ -235,10 +236,16 @@ class FakeICloud:
         photo.change_tag = str(int(photo.change_tag) + 1)
 
     # -- what happened -------------------------------------------------------------
-    def requests(self, path_part: str, method: str | None = None) -> list[Recorded]:
+    def requests(self, path_end: str) -> list[Recorded]:
+        """Requests whose path ends with `path_end`, e.g. "records/modify"."""
         with self.state.lock:
-            return [r for r in self.state.log if path_part in r.path
-                    and (method is None or r.method == method)]
+            return [r for r in self.state.log if r.path.endswith(path_end)]
+
+    def downloads(self) -> list[str]:
+        """The asset downloads asked for, as "<record>/<version>"."""
+        with self.state.lock:
+            return [r.path.removeprefix("/content/") for r in self.state.log
+                    if r.method == "GET" and r.path.startswith("/content/")]
 
     def deleted(self) -> list[str]:
         return sorted(p.record_name for p in self.state.photos.values() if p.deleted)
@@ -307,6 +314,7 @@ Route = Callable[["_Handler", dict[str, Any]], None]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave as separate writes
     server: ThreadingHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
