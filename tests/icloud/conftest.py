@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.settings import Settings
+from mediasync.settings import Settings, load_settings
 from mediasync.sources.icloud import ICloudSource
 from mediasync.sources.icloud_session import new_service
 from tests.fakes.icloud_server import FakeICloud, make_library
+from tests.icloud.media import real_library
 
 LIBRARY_SIZE = 150
+# the real-media library of tests/icloud/media.py
+RECORDS = ["L000", "L001", "P000", "P001", "P002", "P003", "P004", "P005", "V000"]
+FILES = 11  # six photos, two live photos of two files each, one video
 
 
 @pytest.fixture
@@ -53,3 +57,60 @@ def sign_in(settings: Settings, server: FakeICloud) -> None:
 def source(settings: Settings, server: FakeICloud) -> ICloudSource:
     sign_in(settings, server)
     return ICloudSource(settings, sleep=lambda seconds: None)
+
+
+def write_config(server: FakeICloud, root: Path) -> Path:
+    """A whole installation on the iCloud source with deleting on and every guard."""
+    (root / "nas").mkdir(exist_ok=True)
+    config = root / "mediasync.toml"
+    config.write_text(f"""
+[source]
+kind = "icloud"
+
+[ledger]
+url = "sqlite:///mediasync.db"
+
+[workflow]
+incoming = "workflow/incoming"
+pixel_sync = "workflow/pixel_sync"
+processing = "workflow/processing"
+icloud_delete = "workflow/icloud_delete"
+nas_archive = "nas"
+compressed = "nas_compressed"
+cleanup_after_hours = 0
+
+[guards]
+keep_recent_days = 30
+max_deletes_per_run = 200
+delete_interval_seconds = 0
+
+[icloud]
+username = "{server.state.account.apple_id}"
+delete = true
+backoff_seconds = 0.01
+max_backoff_seconds = 0.05
+
+[icloud.endpoints]
+auth = "{server.url}/appleauth/auth"
+setup = "{server.url}/setup/ws/1"
+home = "{server.url}/home"
+ca_bundle = "{server.ca_path}"
+""")
+    return config
+
+
+@pytest.fixture
+def media_server(tmp_path: Path) -> Iterator[FakeICloud]:
+    with FakeICloud() as fake:
+        fake.add_photos(real_library(tmp_path))
+        yield fake
+
+
+@pytest.fixture
+def media_settings(media_server: FakeICloud, tmp_path: Path) -> Settings:
+    """Signed in, on a library of real media."""
+    home = tmp_path / "home"
+    home.mkdir()
+    loaded = load_settings(write_config(media_server, home))
+    sign_in(loaded, media_server)
+    return loaded

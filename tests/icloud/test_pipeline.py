@@ -3,7 +3,6 @@ download, archive, prove, then delete by record, with every gate on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,68 +12,15 @@ from mediasync.ledger import open_ledger
 from mediasync.model import Stage
 from mediasync.pipeline.context import StepReport
 from mediasync.pipeline.steps import STEPS, open_context
-from mediasync.settings import Settings, load_settings
+from mediasync.settings import Settings
 from tests.fakes.icloud_server import FakeICloud, FakePhoto
-from tests.icloud.conftest import sign_in
-from tests.icloud.media import TAKEN, jpeg, real_library
-
-RECORDS = ["L000", "L001", "P000", "P001", "P002", "P003", "P004", "P005", "V000"]
-FILES = 11  # six photos, two live photos of two files, one video
-
-
-def write_config(server: FakeICloud, root: Path, delete: bool = True) -> Path:
-    (root / "nas").mkdir(exist_ok=True)
-    config = root / "mediasync.toml"
-    config.write_text(f"""
-[source]
-kind = "icloud"
-
-[ledger]
-url = "sqlite:///mediasync.db"
-
-[workflow]
-incoming = "workflow/incoming"
-pixel_sync = "workflow/pixel_sync"
-processing = "workflow/processing"
-icloud_delete = "workflow/icloud_delete"
-nas_archive = "nas"
-compressed = "nas_compressed"
-cleanup_after_hours = 0
-
-[guards]
-keep_recent_days = 30
-max_deletes_per_run = 200
-delete_interval_seconds = 0
-
-[icloud]
-username = "{server.state.account.apple_id}"
-delete = {str(delete).lower()}
-backoff_seconds = 0.01
-max_backoff_seconds = 0.05
-
-[icloud.endpoints]
-auth = "{server.url}/appleauth/auth"
-setup = "{server.url}/setup/ws/1"
-home = "{server.url}/home"
-ca_bundle = "{server.ca_path}"
-""")
-    return config
+from tests.icloud.conftest import FILES, RECORDS
+from tests.icloud.media import TAKEN, jpeg
 
 
 @pytest.fixture
-def media_server(tmp_path: Path) -> Iterator[FakeICloud]:
-    with FakeICloud() as fake:
-        fake.add_photos(real_library(tmp_path))
-        yield fake
-
-
-@pytest.fixture
-def settings(media_server: FakeICloud, tmp_path: Path) -> Settings:
-    home = tmp_path / "home"
-    home.mkdir()
-    loaded = load_settings(write_config(media_server, home))
-    sign_in(loaded, media_server)
-    return loaded
+def settings(media_settings: Settings) -> Settings:
+    return media_settings
 
 
 def run_steps(settings: Settings, run_id: str, dry_run: bool = False) -> list[StepReport]:
