@@ -23,7 +23,13 @@ from pyicloud.common.cloudkit import CKRecord
 from pyicloud.exceptions import PyiCloudAPIResponseException
 from pyicloud.services.photos import PRIMARY_ZONE, BasePhotoAlbum, PhotoAsset, PhotoResource
 
-from mediasync.errors import ConfigError, DownloadMismatch, FileProblem, MediasyncError
+from mediasync.errors import (
+    ConfigError,
+    DownloadMismatch,
+    FileProblem,
+    MediasyncError,
+    SourceError,
+)
 from mediasync.files import CHUNK, atomic_write, safe_filename
 from mediasync.model import MediaFile, MediaType, SourceAsset
 from mediasync.settings import Settings
@@ -58,6 +64,7 @@ class ICloudSource:
         self.name = f"icloud:{username(settings)}"
         self.backoff = Backoff(settings.icloud, sleep)
         self._service: PyiCloudService | None = None
+        self._downloads: requests.Session | None = None
 
     @property
     def service(self) -> PyiCloudService:
@@ -186,10 +193,27 @@ class ICloudSource:
                               subject=asset.source_id)
         return self.backoff.call(asset.filename, lambda: self._fetch(url, asset, dest))
 
+    @property
+    def downloads(self) -> requests.Session:
+        """A plain session for asset bytes, on the service session's cookies and TLS
+        settings: pyicloud's own session rewrites its files to disk after every request,
+        which costs more than a small asset's transfer."""
+        if self._downloads is None:
+            service = self.service.session
+            self._downloads = requests.Session()
+            self._downloads.cookies = service.cookies
+            self._downloads.headers.update(service.headers)
+            self._downloads.verify, self._downloads.trust_env = service.verify, \
+                service.trust_env
+        return self._downloads
+
     def _fetch(self, url: str, asset: SourceAsset, dest: Path) -> Downloaded:
-        with pyicloud_errors(asset.filename):
-            response = self.service.session.request_raw(
-                "GET", url, stream=True, timeout=self.icloud.timeout_seconds)
+        try:
+            response = self.downloads.get(url, stream=True,
+                                          timeout=self.icloud.timeout_seconds)
+        except requests.RequestException as exc:
+            raise SourceError(f"iCloud cannot be reached ({asset.filename})",
+                              retryable=True) from exc
         with closing(response):
             check_status(response.status_code, response.headers, asset.filename)
             return _stream(response, asset, dest)
