@@ -11,6 +11,7 @@ from mediasync.ledger import open_ledger
 from mediasync.model import Stage
 from mediasync.settings import Settings
 from tests.fakes.icloud_server import FakeICloud
+from tests.fakes.webhook_server import WebhookServer
 from tests.icloud.conftest import FILES, RECORDS
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -52,10 +53,14 @@ def test_flow_downloads_archives_and_deletes_by_record(media_settings: Settings,
 def test_flow_halts_at_step_one_when_the_session_expired(media_settings: Settings,
                                                          media_server: FakeICloud) -> None:
     media_server.expire_sessions(421)
-    state = run_flow(media_settings)
-    assert state.is_failed()
-    assert "step 1 (download) failed: iCloud session expired: run `mediasync icloud login`" \
-        in state.message
+    with WebhookServer() as hook:
+        config = media_settings.config_path
+        assert config is not None
+        config.write_text(config.read_text() + f'\n[notify]\nwebhook_url = "{hook.url}"\n')
+        state = run_flow(media_settings)
+    expected = "step 1 (download) failed: iCloud session expired: run `mediasync icloud login`"
+    assert state.is_failed() and expected in state.message
+    assert hook.received == [{"text": f"mediasync: {expected}"}]
     ledger = open_ledger(media_settings.ledger.url, media_settings.base_dir)
     try:
         assert ledger.counts_by_stage() == {}
