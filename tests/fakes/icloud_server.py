@@ -255,6 +255,11 @@ class FakeICloud:
         with self.state.lock:
             return [self.state.account.password, *self.state.issued]
 
+    def endpoints(self) -> dict[str, str]:
+        """`icloud.endpoints` settings that point mediasync at this server."""
+        return {"auth": f"{self.url}/appleauth/auth", "setup": f"{self.url}/setup/ws/1",
+                "home": f"{self.url}/home", "ca_bundle": str(self.ca_path)}
+
     def service_class(self) -> type[PyiCloudService]:
         """PyiCloudService pointed at this server (its endpoint set-up overridden)."""
         base = self.url
@@ -415,7 +420,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(401, {"serviceErrors": [{"code": "-20101",
                                                 "message": "Check the account information."}]})
             return
-        salt = secrets.token_bytes(16)
+        # srp treats the salt as a number on the client side: a leading zero byte would
+        # be dropped there and not here, and one sign-in in 256 would fail
+        salt = bytes([secrets.randbelow(255) + 1]) + secrets.token_bytes(15)
         srp.rfc5054_enable()
         srp.no_username_in_x()
         verifier = srp.Verifier(account.apple_id, salt, _srp_verifier(account.password, salt),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mediasync.demo import DEMO_CONFIG
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.icloud import ICloudSource
 from mediasync.sources.icloud_session import new_service
@@ -32,9 +33,7 @@ def icloud_settings(server: FakeICloud, folder: Path, **icloud: object) -> Setti
     config.touch()
     values: dict[str, object] = {
         "username": server.state.account.apple_id,
-        "endpoints": {"auth": f"{server.url}/appleauth/auth",
-                      "setup": f"{server.url}/setup/ws/1", "home": f"{server.url}/home",
-                      "ca_bundle": str(server.ca_path)},
+        "endpoints": server.endpoints(),
         "backoff_seconds": 0.01, "max_backoff_seconds": 0.05,
     }
     values.update(icloud)
@@ -59,26 +58,18 @@ def source(settings: Settings, server: FakeICloud) -> ICloudSource:
     return ICloudSource(settings, sleep=lambda seconds: None)
 
 
+def endpoints_toml(server: FakeICloud) -> str:
+    return "[icloud.endpoints]\n" + "".join(
+        f'{key} = "{value}"\n' for key, value in server.endpoints().items())
+
+
 def write_config(server: FakeICloud, root: Path) -> Path:
-    """A whole installation on the iCloud source with deleting on and every guard."""
-    (root / "nas").mkdir(exist_ok=True)
+    """The demo's installation on the iCloud source, deleting on, every guard."""
+    folder_source = 'kind = "folder"\npath = "library"'
+    assert folder_source in DEMO_CONFIG
+    (root / "nas_archive").mkdir(exist_ok=True)
     config = root / "mediasync.toml"
-    config.write_text(f"""
-[source]
-kind = "icloud"
-
-[ledger]
-url = "sqlite:///mediasync.db"
-
-[workflow]
-incoming = "workflow/incoming"
-pixel_sync = "workflow/pixel_sync"
-processing = "workflow/processing"
-icloud_delete = "workflow/icloud_delete"
-nas_archive = "nas"
-compressed = "nas_compressed"
-cleanup_after_hours = 0
-
+    config.write_text(DEMO_CONFIG.replace(folder_source, 'kind = "icloud"') + f"""
 [guards]
 keep_recent_days = 30
 max_deletes_per_run = 200
@@ -90,12 +81,7 @@ delete = true
 backoff_seconds = 0.01
 max_backoff_seconds = 0.05
 
-[icloud.endpoints]
-auth = "{server.url}/appleauth/auth"
-setup = "{server.url}/setup/ws/1"
-home = "{server.url}/home"
-ca_bundle = "{server.ca_path}"
-""")
+""" + endpoints_toml(server))
     return config
 
 

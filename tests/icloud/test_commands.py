@@ -10,10 +10,11 @@ import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 from pyicloud.utils import store_password_in_keyring
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mediasync.commands.icloud import app
 from tests.fakes.icloud_server import Account, FakeICloud
+from tests.icloud.conftest import endpoints_toml
 
 runner = CliRunner()
 
@@ -45,20 +46,20 @@ def write_config(server: FakeICloud, folder: Path) -> Path:
 username = "{server.state.account.apple_id}"
 cookie_directory = "session"
 
-[icloud.endpoints]
-auth = "{server.url}/appleauth/auth"
-setup = "{server.url}/setup/ws/1"
-home = "{server.url}/home"
-ca_bundle = "{server.ca_path}"
-""")
+""" + endpoints_toml(server))
     return config
+
+
+def login(config: Path, *answers: str, options: tuple[str, ...] = ()) -> Result:
+    """`mediasync icloud login`, typing each answer at its prompt."""
+    return runner.invoke(app, ["login", "--config", str(config), *options],
+                         input="".join(f"{answer}\n" for answer in answers))
 
 
 def test_login_with_2fa_then_status(server: FakeICloud, tmp_path: Path) -> None:
     config = write_config(server, tmp_path)
     account = server.state.account
-    result = runner.invoke(app, ["login", "--config", str(config)],
-                           input=f"{account.password}\n{account.code}\n")
+    result = login(config, account.password, account.code)
     assert result.exit_code == 0, result.output
     assert "Signed in to iCloud as user@example.com" in result.output
     assert "valid until about" in result.output
@@ -75,8 +76,7 @@ def test_login_with_2fa_then_status(server: FakeICloud, tmp_path: Path) -> None:
 def test_status_after_expiry_says_to_log_in(server: FakeICloud, tmp_path: Path) -> None:
     config = write_config(server, tmp_path)
     account = server.state.account
-    runner.invoke(app, ["login", "--config", str(config)],
-                  input=f"{account.password}\n{account.code}\n")
+    login(config, account.password, account.code)
     server.expire_sessions(421)
     status = runner.invoke(app, ["status", "--config", str(config)])
     assert status.exit_code == 1
@@ -85,7 +85,7 @@ def test_status_after_expiry_says_to_log_in(server: FakeICloud, tmp_path: Path) 
 
 def test_wrong_password_is_one_clear_line(server: FakeICloud, tmp_path: Path) -> None:
     config = write_config(server, tmp_path)
-    result = runner.invoke(app, ["login", "--config", str(config)], input="nope\n")
+    result = login(config, "nope")
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == \
         "error: iCloud refused the Apple ID or password"
@@ -93,8 +93,7 @@ def test_wrong_password_is_one_clear_line(server: FakeICloud, tmp_path: Path) ->
 
 def test_wrong_code_is_refused(server: FakeICloud, tmp_path: Path) -> None:
     config = write_config(server, tmp_path)
-    result = runner.invoke(app, ["login", "--config", str(config)],
-                           input=f"{server.state.account.password}\n000000\n")
+    result = login(config, server.state.account.password, "000000")
     assert result.exit_code == 1
     assert "refused the verification code" in result.output
     status = runner.invoke(app, ["status", "--config", str(config)])
@@ -105,8 +104,7 @@ def test_two_step_device_choice(tmp_path: Path) -> None:
     with FakeICloud(Account(mode="hsa1")) as server:
         config = write_config(server, tmp_path)
         account = server.state.account
-        result = runner.invoke(app, ["login", "--config", str(config)],
-                               input=f"{account.password}\n0\n{account.code}\n")
+        result = login(config, account.password, "0", account.code)
         assert result.exit_code == 0, result.output
         assert "0: SMS to ********12" in result.output
         assert server.requests("sendVerificationCode")
@@ -116,8 +114,7 @@ def test_two_step_device_choice(tmp_path: Path) -> None:
 def test_password_from_the_keyring(server: FakeICloud, tmp_path: Path) -> None:
     config = write_config(server, tmp_path)
     store_password_in_keyring(server.state.account.apple_id, server.state.account.password)
-    result = runner.invoke(app, ["login", "--config", str(config)],
-                           input=f"{server.state.account.code}\n")
+    result = login(config, server.state.account.code)
     assert result.exit_code == 0, result.output
     assert "password" not in result.output.lower()
 
@@ -125,8 +122,7 @@ def test_password_from_the_keyring(server: FakeICloud, tmp_path: Path) -> None:
 def test_save_password_in_the_keyring(server: FakeICloud, tmp_path: Path) -> None:
     config = write_config(server, tmp_path)
     account = server.state.account
-    result = runner.invoke(app, ["login", "--config", str(config), "--save-password"],
-                           input=f"{account.password}\n{account.code}\n")
+    result = login(config, account.password, account.code, options=("--save-password",))
     assert result.exit_code == 0, result.output
     assert keyring.get_password("pyicloud://icloud-password", account.apple_id) == \
         account.password
