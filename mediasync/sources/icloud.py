@@ -21,7 +21,13 @@ import requests
 from pyicloud import PyiCloudService
 from pyicloud.common.cloudkit import CKRecord
 from pyicloud.exceptions import PyiCloudAPIResponseException
-from pyicloud.services.photos import PRIMARY_ZONE, BasePhotoAlbum, PhotoAsset, PhotoResource
+from pyicloud.services.photos import (
+    PRIMARY_ZONE,
+    BasePhotoAlbum,
+    PhotoAsset,
+    PhotoLibrary,
+    PhotoResource,
+)
 
 from mediasync.errors import (
     ConfigError,
@@ -86,8 +92,11 @@ class ICloudSource:
     def count_assets(self) -> int:
         """How many assets the listed albums hold, from iCloud's own count."""
         albums = self._albums()
-        with pyicloud_errors("the asset count"):
-            return sum(len(album) for album in albums)
+
+        def count() -> int:
+            with pyicloud_errors("the asset count"):
+                return sum(len(album) for album in albums)
+        return self.backoff.call("the asset count", count)
 
     def _albums(self) -> list[BasePhotoAlbum]:
         return self.backoff.call("the photo library", self._find_albums)
@@ -109,7 +118,7 @@ class ICloudSource:
 
     def _album(self, libraries: dict[str, Any], key: str) -> BasePhotoAlbum:
         library = libraries.get(key)
-        if library is None or not hasattr(library, "all"):
+        if not isinstance(library, PhotoLibrary):  # absent, or legacy shared streams
             raise ConfigError(f"icloud.library: no photo library {key!r} "
                               f"(found: {', '.join(sorted(libraries))})")
         if self.icloud.album is None:
