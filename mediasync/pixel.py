@@ -102,6 +102,25 @@ def files_to_place(downloaded: Sequence[MediaFile], in_flight: int,
     return list(downloaded[:max(0, batch_size - in_flight)])
 
 
+@dataclass
+class Placement:
+    placed: list[tuple[MediaFile, Path]] = field(default_factory=list)
+    failed: list[tuple[MediaFile, FileProblem]] = field(default_factory=list)
+
+
+def place_batch(client: SyncthingClient, target: PixelTarget,
+                files: Sequence[MediaFile]) -> Placement:
+    """Place each file (a bad one fails alone), then have Syncthing scan exactly those."""
+    result = Placement()
+    for mf in files:
+        try:
+            result.placed.append((mf, place(mf, target.folder)))
+        except FileProblem as exc:
+            result.failed.append((mf, exc))
+    client.scan(target.folder_id, [target.name_of(path) for _, path in result.placed])
+    return result
+
+
 def place(mf: MediaFile, folder: Path) -> Path:
     """Put the file's working copy into the Pixel folder under its original (safe) name.
 
@@ -111,6 +130,7 @@ def place(mf: MediaFile, folder: Path) -> Path:
     src = mf.working_path
     if src is None or not src.is_file():
         raise FileProblem(f"{mf.label}: working copy missing at {src}", subject=src)
+    folder.mkdir(parents=True, exist_ok=True)
     for dest in _candidates(folder / safe_filename(mf.filename), mf.content_hash):
         if dest.exists():
             if _is_same(src, dest, mf.content_hash):
@@ -283,6 +303,11 @@ class DeviceWait:
         if data.get("folder") != self.target.folder_id:
             return False
         return kind == "LocalIndexUpdated" or data.get("device") == self.target.device_id
+
+
+def verify(client: SyncthingClient, target: PixelTarget, names: Iterable[str], *,
+           timeout: float, poll: float) -> Verification:
+    return DeviceWait(client, target, names).run(timeout, poll)
 
 
 def _stat(path: Path) -> os.stat_result | None:
