@@ -35,6 +35,7 @@ from mediasync.files import (
 )
 from mediasync.ledger.base import Ledger
 from mediasync.model import MediaFile, Stage
+from mediasync.naming import prefixed_name
 from mediasync.settings import Settings
 from mediasync.syncthing import DeviceState, FileInfo, FolderConfig, SyncthingClient, short_id
 
@@ -45,6 +46,8 @@ _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTS
 WAKE_EVENTS = ("RemoteIndexUpdated", "LocalIndexUpdated", "DeviceConnected")
 NAMES_IN_MESSAGE = 10
 
+Progress = Callable[[int, int, str], None]  # (files confirmed, files waited for, name)
+
 
 @dataclass(frozen=True)
 class PixelTarget:
@@ -53,6 +56,7 @@ class PixelTarget:
     folder: Path
     folder_id: str
     device_id: str
+    prefix_names: bool = False  # workflow.prefix_final_names
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PixelTarget:
@@ -60,7 +64,15 @@ class PixelTarget:
         if not cfg.folder_id or not cfg.device_id:
             raise ConfigError("syncthing.folder_id and syncthing.device_id must be set for "
                               "Pixel sync")
-        return cls(settings.resolve(settings.workflow.pixel_sync), cfg.folder_id, cfg.device_id)
+        workflow = settings.workflow
+        return cls(settings.resolve(workflow.pixel_sync), cfg.folder_id, cfg.device_id,
+                   workflow.prefix_final_names)
+
+    def file_name(self, mf: MediaFile) -> str:
+        """The name the phone sees: the original one, safe everywhere."""
+        if self.prefix_names:
+            return prefixed_name(2, mf.filename, mf.captured_at)
+        return safe_filename(mf.filename)
 
     def name_of(self, path: Path) -> str:
         """The name Syncthing indexes the file under: relative to the folder, with '/'."""
@@ -96,10 +108,10 @@ def ensure_ready(client: SyncthingClient, target: PixelTarget) -> FolderConfig:
 
 
 # Step 2: placing ------------------------------------------------------------------------
-def files_to_place(downloaded: Sequence[MediaFile], in_flight: int,
-                   batch_size: int) -> list[MediaFile]:
-    """Placed but unverified files count against the window of `batch_size`."""
-    return list(downloaded[:max(0, batch_size - in_flight)])
+def window_room(batch_size: int, in_flight: int) -> int:
+    """How many more files may go to the phone: placed but unverified files count against
+    the window of `batch_size`."""
+    return max(0, batch_size - in_flight)
 
 
 @dataclass
@@ -114,15 +126,15 @@ def place_batch(client: SyncthingClient, target: PixelTarget,
     result = Placement()
     for mf in files:
         try:
-            result.placed.append((mf, place(mf, target.folder)))
+            result.placed.append((mf, place(mf, target.folder, target.file_name(mf))))
         except FileProblem as exc:
             result.failed.append((mf, exc))
     client.scan(target.folder_id, [target.name_of(path) for _, path in result.placed])
     return result
 
 
-def place(mf: MediaFile, folder: Path) -> Path:
-    """Put the file's working copy into the Pixel folder under its original (safe) name.
+def place(mf: MediaFile, folder: Path, name: str) -> Path:
+    """Put the file's working copy into the Pixel folder under `name`.
 
     A name already taken by other content gets a distinct name; the same file already
     there (a run interrupted after placing) is reused, never duplicated.
@@ -131,7 +143,7 @@ def place(mf: MediaFile, folder: Path) -> Path:
     if src is None or not src.is_file():
         raise FileProblem(f"{mf.label}: working copy missing at {src}", subject=src)
     folder.mkdir(parents=True, exist_ok=True)
-    for dest in _candidates(folder / safe_filename(mf.filename), mf.content_hash):
+    for dest in _candidates(folder / safe_filename(name), mf.content_hash):
         if dest.exists():
             if _is_same(src, dest, mf.content_hash):
                 return dest
@@ -245,12 +257,15 @@ class DeviceWait:
     """
 
     def __init__(self, client: SyncthingClient, target: PixelTarget, names: Iterable[str],
-                 *, rescan: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 *, rescan: bool = True, progress: Progress | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.target = target
-        self.rescan = rescan
+        self.rescan = rescan  # off: read-only, e.g. for a dry run
+        self.progress = progress
         self.clock = clock
         self.result = Verification(waiting={n: "not checked yet" for n in names})
+        self._total = len(self.result.waiting)
         self._scanned: dict[str, tuple[int, int]] = {}
 
     def run(self, timeout: float, poll: float) -> Verification:
@@ -282,6 +297,8 @@ class DeviceWait:
             if verdict.version is not None:
                 del waiting[name]
                 self.result.held[name] = verdict.version
+                if self.progress is not None:
+                    self.progress(len(self.result.held), self._total, name)
             else:
                 waiting[name] = verdict.reason
                 if verdict.rescan and self._scan_due(name, on_disk):
@@ -306,8 +323,8 @@ class DeviceWait:
 
 
 def verify(client: SyncthingClient, target: PixelTarget, names: Iterable[str], *,
-           timeout: float, poll: float) -> Verification:
-    return DeviceWait(client, target, names).run(timeout, poll)
+           timeout: float, poll: float, progress: Progress | None = None) -> Verification:
+    return DeviceWait(client, target, names, progress=progress).run(timeout, poll)
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -326,17 +343,19 @@ def verified_at(ledger: Ledger, mf: MediaFile) -> datetime | None:
     return max(times) if times else None
 
 
-def pixel_copies_due(ledger: Ledger, keep_hours: float, now: datetime) -> list[MediaFile]:
-    """Verified files whose Pixel copy has been kept `keep_hours` (0: never remove).
+def pixel_copies_due(ledger: Ledger, files: Iterable[MediaFile], keep_hours: float,
+                     now: datetime) -> list[MediaFile]:
+    """The files whose Pixel copy may go: verified at least `keep_hours` ago (0: never).
 
     Removing a file from the Pixel folder deletes it on the phone, so the clock starts
-    when the phone was proven to hold it, giving its own backup time to run.
+    when the phone was proven to hold it (not at the file's mtime, which a hard link
+    shares with the download), giving the phone's own backup time to run.
     """
     if keep_hours <= 0:
         return []
     due = []
-    for mf in ledger.files_where(pixel_synced=True):
-        if not mf.pixel_path:
+    for mf in files:
+        if not (mf.pixel_path and mf.pixel_synced):
             continue
         at = verified_at(ledger, mf)
         if at is not None and now - at >= timedelta(hours=keep_hours):
@@ -355,4 +374,3 @@ def remove_pixel_copy(mf: MediaFile, folder: Path) -> None:
         raise FileProblem(f"{mf.label}: pixel_path {path} is outside the Pixel folder {folder}",
                           subject=path)
     path.unlink(missing_ok=True)
-    fsync_dir(path.parent)

@@ -10,7 +10,7 @@ from media_files import downloaded, sample_bytes
 from syncthing_pair import Pair, Shared
 
 from mediasync.errors import FileProblem
-from mediasync.pixel import SYNCTHING_TEMP, files_to_place, place
+from mediasync.pixel import SYNCTHING_TEMP, place, window_room
 from mediasync.syncthing import SyncthingClient
 
 SHM = Path("/dev/shm")
@@ -18,15 +18,15 @@ SHM = Path("/dev/shm")
 
 def test_place_hard_links_the_working_copy(tmp_path: Path) -> None:
     mf = downloaded(tmp_path / "incoming", "IMG_0001.JPG", sample_bytes(1))
-    dest = place(mf, tmp_path / "pixel")
+    dest = place(mf, tmp_path / "pixel", mf.filename)
     assert dest == tmp_path / "pixel" / "IMG_0001.JPG"
     assert os.path.samefile(dest, mf.local_path)  # type: ignore[arg-type]
 
 
 def test_place_again_reuses_the_same_file(tmp_path: Path) -> None:
     mf = downloaded(tmp_path / "incoming", "IMG_0001.JPG", sample_bytes(1))
-    first = place(mf, tmp_path / "pixel")
-    assert place(mf, tmp_path / "pixel") == first
+    first = place(mf, tmp_path / "pixel", mf.filename)
+    assert place(mf, tmp_path / "pixel", mf.filename) == first
     assert sorted(p.name for p in (tmp_path / "pixel").iterdir()) == ["IMG_0001.JPG"]
 
 
@@ -35,7 +35,7 @@ def test_name_taken_by_other_content_gets_a_distinct_name(tmp_path: Path) -> Non
     pixel.mkdir()
     (pixel / "IMG_0001.JPG").write_bytes(b"someone else's photo")
     mf = downloaded(tmp_path / "incoming", "IMG_0001.JPG", sample_bytes(2))
-    dest = place(mf, pixel)
+    dest = place(mf, pixel, mf.filename)
     assert dest.name == f"IMG_0001_{mf.content_hash[:8]}.JPG"  # type: ignore[index]
     assert (pixel / "IMG_0001.JPG").read_bytes() == b"someone else's photo"
     assert dest.read_bytes() == Path(mf.local_path).read_bytes()  # type: ignore[arg-type]
@@ -43,8 +43,7 @@ def test_name_taken_by_other_content_gets_a_distinct_name(tmp_path: Path) -> Non
 
 def test_hostile_name_stays_inside_the_folder(tmp_path: Path) -> None:
     mf = downloaded(tmp_path / "incoming", "x.jpg", b"data")
-    mf.filename = "../../etc/passwd"
-    dest = place(mf, tmp_path / "pixel")
+    dest = place(mf, tmp_path / "pixel", "../../etc/passwd")
     assert dest.parent == tmp_path / "pixel"
 
 
@@ -54,7 +53,7 @@ def test_across_filesystems_it_copies_and_leaves_no_temp(tmp_path: Path) -> None
     incoming = SHM / f"mediasync-test-{os.getpid()}"
     try:
         mf = downloaded(incoming, "VID_0001.MOV", sample_bytes(3, 300_000))
-        dest = place(mf, tmp_path / "pixel")
+        dest = place(mf, tmp_path / "pixel", mf.filename)
         assert not os.path.samefile(dest, mf.local_path)  # type: ignore[arg-type]
         assert dest.read_bytes() == Path(mf.local_path).read_bytes()  # type: ignore[arg-type]
         assert [p.name for p in (tmp_path / "pixel").iterdir()] == ["VID_0001.MOV"]
@@ -68,16 +67,14 @@ def test_missing_working_copy_fails_that_file_alone(tmp_path: Path) -> None:
     mf = downloaded(tmp_path / "incoming", "gone.jpg", b"data")
     Path(mf.local_path).unlink()  # type: ignore[arg-type]
     with pytest.raises(FileProblem, match="working copy missing"):
-        place(mf, tmp_path / "pixel")
+        place(mf, tmp_path / "pixel", mf.filename)
 
 
-def test_window_counts_placed_unverified_files(tmp_path: Path) -> None:
-    files = [downloaded(tmp_path, f"{n}.jpg", b"x") for n in range(7)]
-    assert len(files_to_place(files, in_flight=0, batch_size=5)) == 5
-    assert [f.filename for f in files_to_place(files, in_flight=3, batch_size=5)] == \
-        ["0.jpg", "1.jpg"]
-    assert files_to_place(files, in_flight=5, batch_size=5) == []
-    assert files_to_place(files, in_flight=9, batch_size=5) == []
+def test_window_counts_placed_unverified_files() -> None:
+    assert window_room(batch_size=5, in_flight=0) == 5
+    assert window_room(batch_size=5, in_flight=3) == 2
+    assert window_room(batch_size=5, in_flight=5) == 0
+    assert window_room(batch_size=5, in_flight=9) == 0  # the batch size was lowered
 
 
 def test_syncthing_skips_the_temporary_copy_name(client: SyncthingClient, shared: Shared,

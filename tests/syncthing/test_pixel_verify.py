@@ -14,9 +14,9 @@ from mediasync.model import MediaFile
 from mediasync.pixel import (
     PixelTarget,
     Verification,
-    files_to_place,
     place_batch,
     verify,
+    window_room,
 )
 from mediasync.syncthing import SyncthingClient
 
@@ -130,8 +130,8 @@ def test_twelve_files_in_batches_of_five_never_exceed_the_window(
     unverified: list[str] = []
     rounds = 0
     while files:
-        batch = files_to_place(files, len(unverified), batch_size=5)
-        files = files[len(batch):]
+        room = window_room(batch_size=5, in_flight=len(unverified))
+        batch, files = files[:room], files[room:]
         unverified += place_all(client, shared, batch)
         on_disk = {p.name for p in shared.computer_dir.iterdir() if not p.name.startswith(".")}
         assert len(set(unverified) & on_disk) <= 5
