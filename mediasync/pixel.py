@@ -80,10 +80,13 @@ class PixelTarget:
 
 
 # Is Syncthing set up for this? ----------------------------------------------------------
-def folder_problems(folder: FolderConfig, target: PixelTarget) -> list[str]:
+def folder_problems(folder: FolderConfig, target: PixelTarget, own_id: str) -> list[str]:
     """What keeps this Syncthing folder from carrying files to the device, if anything."""
     problems = []
-    if target.device_id not in folder.devices:
+    if target.device_id == own_id:
+        problems.append(f"syncthing.device_id {short_id(own_id)} is this computer's own "
+                        "device, not the phone's")
+    elif target.device_id not in folder.devices:
         problems.append(f"folder {folder.id!r} is not shared with device "
                         f"{short_id(target.device_id)}")
     if folder.type not in ("sendonly", "sendreceive"):
@@ -100,8 +103,9 @@ def folder_problems(folder: FolderConfig, target: PixelTarget) -> list[str]:
 
 def ensure_ready(client: SyncthingClient, target: PixelTarget) -> FolderConfig:
     """Raise the first reason Syncthing cannot carry files to the device (read-only calls)."""
+    own_id = client.my_id()
     folder = client.folder_config(target.folder_id)
-    problems = folder_problems(folder, target)
+    problems = folder_problems(folder, target, own_id)
     if problems:
         raise SyncthingFolderError("; ".join(problems))
     return folder

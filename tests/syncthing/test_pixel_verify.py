@@ -9,14 +9,12 @@ from pathlib import Path
 from media_files import downloaded, sample_bytes
 from syncthing_pair import Pair, Shared, share_folder
 
-from mediasync.errors import DeviceNotConnected
 from mediasync.model import MediaFile
 from mediasync.pixel import (
     PixelTarget,
     Verification,
     place_batch,
     verify,
-    window_room,
 )
 from mediasync.syncthing import SyncthingClient
 
@@ -98,45 +96,9 @@ def test_file_changed_after_placement_waits_for_the_new_version(
         running_pair.unshare(shared.folder_id)
 
 
-def test_phone_stopped_times_out_naming_files_then_verifies_after_restart(
-        client: SyncthingClient, running_pair: Pair, shared: Shared, tmp_path: Path) -> None:
-    running_pair.phone.stop()
-    names = place_all(client, shared, make_files(tmp_path, 2))
-    result = wait(client, shared, names, timeout=SHORT)
-    assert result.held == {} and sorted(result.waiting) == names
-    error = result.timeout_error(SHORT, client.device_state(running_pair.phone.device_id))
-    assert isinstance(error, DeviceNotConnected)
-    assert error.missing == names
-    text = str(error)
-    assert "\n" not in text and "not connected since" in text
-    assert all(name in text for name in names)
-
-    running_pair.phone.start()
-    again = wait(client, shared, names)
-    assert sorted(again.held) == names
-
-
 def test_file_gone_from_the_pixel_folder_is_reported(
         client: SyncthingClient, shared: Shared, tmp_path: Path) -> None:
     names = place_all(client, shared, make_files(tmp_path, 2))
     (shared.computer_dir / names[0]).unlink()
     result = wait(client, shared, names)
     assert result.gone == [names[0]] and list(result.held) == [names[1]]
-
-
-def test_twelve_files_in_batches_of_five_never_exceed_the_window(
-        client: SyncthingClient, shared: Shared, tmp_path: Path) -> None:
-    files = make_files(tmp_path, 12)
-    unverified: list[str] = []
-    rounds = 0
-    while files:
-        room = window_room(batch_size=5, in_flight=len(unverified))
-        batch, files = files[:room], files[room:]
-        unverified += place_all(client, shared, batch)
-        on_disk = {p.name for p in shared.computer_dir.iterdir() if not p.name.startswith(".")}
-        assert len(set(unverified) & on_disk) <= 5
-        held = wait(client, shared, unverified).held
-        unverified = [n for n in unverified if n not in held]
-        rounds += 1
-    assert rounds == 3 and unverified == []
-    assert len(list(shared.phone_dir.glob("IMG_*.JPG"))) == 12
