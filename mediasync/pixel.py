@@ -18,13 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from mediasync.errors import (
-    ConfigError,
-    DeviceNotConnected,
-    FileProblem,
-    SyncthingFolderError,
-    SyncthingTimeout,
-)
+from mediasync.errors import ConfigError, DeviceNotConnected, FileProblem, SyncthingTimeout
 from mediasync.files import (
     CHUNK,
     HashingWriter,
@@ -37,7 +31,7 @@ from mediasync.ledger.base import Ledger
 from mediasync.model import MediaFile, Stage
 from mediasync.naming import prefixed_name
 from mediasync.settings import Settings
-from mediasync.syncthing import DeviceState, FileInfo, FolderConfig, SyncthingClient, short_id
+from mediasync.syncthing import DeviceState, FileInfo, SyncthingClient, short_id
 
 # Syncthing's scanner skips its own temporary names: a copy written under one is invisible
 # until the rename.
@@ -77,38 +71,6 @@ class PixelTarget:
     def name_of(self, path: Path) -> str:
         """The name Syncthing indexes the file under: relative to the folder, with '/'."""
         return path.relative_to(self.folder).as_posix()
-
-
-# Is Syncthing set up for this? ----------------------------------------------------------
-def folder_problems(folder: FolderConfig, target: PixelTarget, own_id: str) -> list[str]:
-    """What keeps this Syncthing folder from carrying files to the device, if anything."""
-    problems = []
-    if target.device_id == own_id:
-        problems.append(f"syncthing.device_id {short_id(own_id)} is this computer's own "
-                        "device, not the phone's")
-    elif target.device_id not in folder.devices:
-        problems.append(f"folder {folder.id!r} is not shared with device "
-                        f"{short_id(target.device_id)}")
-    if folder.type not in ("sendonly", "sendreceive"):
-        problems.append(f"folder {folder.id!r} is {folder.type} here: this computer must send "
-                        "(sendonly)")
-    if folder.paused:
-        problems.append(f"folder {folder.id!r} is paused")
-    if not (target.folder / folder.marker).exists():
-        problems.append(f"workflow.pixel_sync ({target.folder}) has no {folder.marker} marker: "
-                        f"it is not the folder Syncthing shares as {folder.id!r} "
-                        f"(Syncthing has it at {folder.path})")
-    return problems
-
-
-def ensure_ready(client: SyncthingClient, target: PixelTarget) -> FolderConfig:
-    """Raise the first reason Syncthing cannot carry files to the device (read-only calls)."""
-    own_id = client.my_id()
-    folder = client.folder_config(target.folder_id)
-    problems = folder_problems(folder, target, own_id)
-    if problems:
-        raise SyncthingFolderError("; ".join(problems))
-    return folder
 
 
 # Step 2: placing ------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
-from mediasync.pixel import PixelTarget, ensure_ready, place_batch, window_room
+from mediasync.pixel import PixelTarget, place_batch, window_room
+from mediasync.pixel_setup import ensure_ready
 from mediasync.syncthing import SyncthingClient
 
 
