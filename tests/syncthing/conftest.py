@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from syncthing_pair import Pair, Shared, share_folder, start_pair
 
 from mediasync.syncthing import SyncthingClient
+from tests.syncthing.syncthing_pair import Pair, Shared, share_folder, start_pair
 
 
 @pytest.fixture(scope="session")

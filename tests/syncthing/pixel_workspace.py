@@ -1,34 +1,19 @@
-"""A mediasync installation whose Pixel folder is shared by the test Syncthing pair."""
+"""A mediasync installation (tests.helpers.Workspace) whose Pixel folder is shared with
+the test phone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from syncthing_pair import Pair, Shared
-
-from mediasync.ledger.base import Ledger
 from mediasync.model import MediaFile, Stage
 from mediasync.pipeline import download
-from mediasync.pipeline.context import RunContext
+from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.steps import open_context
-from mediasync.settings import load_settings
+from tests.helpers import Workspace
+from tests.syncthing.syncthing_pair import Pair, Shared
 
-CONFIG = """\
-[source]
-kind = "folder"
-path = "library"
-
-[ledger]
-url = "sqlite:///mediasync.db"
-
-[workflow]
-incoming = "workflow/incoming"
-pixel_sync = "{pixel_sync}"
-nas_archive = "nas"
-pixel_batch_size = {batch}
-sync_timeout_seconds = {timeout}
-
+SYNCTHING_CONFIG = """
 [syncthing]
 enabled = true
 api_url = "{url}"
@@ -40,44 +25,45 @@ event_poll_seconds = 5
 
 
 @dataclass
-class PixelWorkspace:
-    root: Path
-    shared: Shared
+class PixelWorkspace(Workspace):
+    shared: Shared | None = None
 
     @classmethod
-    def create(cls, root: Path, pair: Pair, shared: Shared, *, batch: int = 5,
-               timeout: float = 30, **overrides: str) -> PixelWorkspace:
-        values = {"pixel_sync": str(shared.computer_dir), "batch": batch, "timeout": timeout,
-                  "url": pair.computer.url, "key": pair.computer.api_key,
+    def share(cls, root: Path, pair: Pair, shared: Shared, **overrides: str) -> PixelWorkspace:
+        """`root` must be the folder `shared` was made in; overrides replace the url, key,
+        folder_id or device_id to break the set-up."""
+        values = {"url": pair.computer.url, "key": pair.computer.api_key,
                   "folder_id": shared.folder_id, "device_id": pair.phone.device_id,
                   **overrides}
-        (root / "library").mkdir(parents=True, exist_ok=True)
-        (root / "mediasync.toml").write_text(CONFIG.format(**values))
+        Workspace.create(root, SYNCTHING_CONFIG.format(**values))
         return cls(root, shared)
 
     @property
-    def config(self) -> Path:
-        return self.root / "mediasync.toml"
+    def phone_dir(self) -> Path:
+        assert self.shared is not None
+        return self.shared.phone_dir
 
     @property
-    def library(self) -> Path:
-        return self.root / "library"
+    def pixel_dir(self) -> Path:
+        assert self.shared is not None
+        return self.shared.computer_dir
 
     def context(self, dry_run: bool = False) -> RunContext:
-        return open_context(load_settings(self.config), "test-run", dry_run=dry_run)
+        return open_context(self.settings(), "test-run", dry_run=dry_run)
+
+    def step(self, run: object, dry_run: bool = False) -> StepReport:
+        """One step's core function, outside Prefect."""
+        ctx = self.context(dry_run=dry_run)
+        try:
+            return run(ctx)  # type: ignore[operator, no-any-return]
+        finally:
+            ctx.ledger.close()
 
     def download(self, files: dict[str, bytes]) -> None:
         """Files into the library, then step 1: they are `downloaded` in the ledger."""
         for name, data in files.items():
             (self.library / name).write_bytes(data)
-        ctx = self.context()
-        try:
-            download.run(ctx)
-        finally:
-            ctx.ledger.close()
-
-    def ledger(self) -> Ledger:
-        return self.context().ledger
+        self.step(download.run)
 
     def at(self, stage: Stage) -> list[MediaFile]:
         ledger = self.ledger()
@@ -87,4 +73,4 @@ class PixelWorkspace:
             ledger.close()
 
     def pixel_files(self) -> set[str]:
-        return {p.name for p in self.shared.computer_dir.iterdir() if not p.name.startswith(".")}
+        return {p.name for p in self.pixel_dir.iterdir() if not p.name.startswith(".")}

@@ -232,7 +232,8 @@ class Shared:
 
 def share_folder(pair: Pair, base: Path, **extra: object) -> Shared:
     folder_id = f"pixel-{uuid.uuid4().hex[:8]}"
-    computer_dir, phone_dir = base / "pixel_sync", base / "phone"
+    # where tests.helpers.Workspace's config puts the Pixel folder
+    computer_dir, phone_dir = base / "workflow" / "pixel_sync", base / "phone"
     pair.computer.add_folder(folder_id, computer_dir, "sendonly", [pair.phone.device_id],
                              **extra)
     pair.phone.add_folder(folder_id, phone_dir, "receiveonly", [pair.computer.device_id],

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from media_files import downloaded, sample_bytes
-from syncthing_pair import Pair, Shared
 
 from mediasync.errors import FileProblem
 from mediasync.pixel import SYNCTHING_TEMP, place, window_room
 from mediasync.syncthing import SyncthingClient
+from tests.syncthing.media_files import downloaded, sample_bytes
+from tests.syncthing.syncthing_pair import Pair, Shared
 
 SHM = Path("/dev/shm")
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from media_files import downloaded, sample_bytes
-from syncthing_pair import Pair, Shared, share_folder
-
 from mediasync.model import MediaFile
 from mediasync.pixel import (
     PixelTarget,
@@ -17,6 +14,8 @@ from mediasync.pixel import (
     verify,
 )
 from mediasync.syncthing import SyncthingClient
+from tests.syncthing.media_files import downloaded, sample_bytes
+from tests.syncthing.syncthing_pair import Pair, Shared, share_folder
 
 WAIT = 30.0  # generous: the real wait ends as soon as the phone has the files
 SHORT = 2.0  # for the waits that must run out

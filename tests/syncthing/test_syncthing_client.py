@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from syncthing_pair import Pair, Shared, free_port, share_folder
 
 from mediasync.errors import (
     ConfigError,
@@ -16,6 +15,7 @@ from mediasync.errors import (
     SyncthingUnreachable,
 )
 from mediasync.syncthing import SyncthingClient, parse_time_ns
+from tests.syncthing.syncthing_pair import Pair, Shared, free_port, share_folder
 
 
 def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pixel_workspace import PixelWorkspace
-from syncthing_pair import Pair, Shared, free_port
 from typer.testing import CliRunner
 
 from mediasync.commands.syncthing import app
+from tests.syncthing.pixel_workspace import PixelWorkspace
+from tests.syncthing.syncthing_pair import Pair, Shared, free_port
 
 runner = CliRunner()
 
@@ -21,7 +21,7 @@ def check(ws: PixelWorkspace) -> tuple[int, str]:
 
 def test_good_setup_passes_every_check(tmp_path: Path, running_pair: Pair,
                                        shared: Shared) -> None:
-    code, out = check(PixelWorkspace.create(tmp_path, running_pair, shared))
+    code, out = check(PixelWorkspace.share(tmp_path, running_pair, shared))
     assert code == 0, out
     for line in ("Syncthing", "API key", "folder", "shared", "folder type", "Pixel folder",
                  "device"):
@@ -39,7 +39,7 @@ def test_each_broken_setup_says_what_is_wrong(tmp_path: Path, running_pair: Pair
                                               shared: Shared, override: dict[str, str],
                                               expected: str) -> None:
     values = {k: v.format(port=free_port()) for k, v in override.items()}
-    code, out = check(PixelWorkspace.create(tmp_path, running_pair, shared, **values))
+    code, out = check(PixelWorkspace.share(tmp_path, running_pair, shared, **values))
     assert code == 1
     assert "FAIL" in out and expected in " ".join(out.split())
     assert running_pair.computer.api_key not in out
@@ -48,7 +48,7 @@ def test_each_broken_setup_says_what_is_wrong(tmp_path: Path, running_pair: Pair
 def test_stopped_phone_fails_the_device_check(tmp_path: Path, running_pair: Pair,
                                               shared: Shared) -> None:
     running_pair.phone.stop()
-    code, out = check(PixelWorkspace.create(tmp_path, running_pair, shared))
+    code, out = check(PixelWorkspace.share(tmp_path, running_pair, shared))
     assert code == 1
     flat = " ".join(out.split())
     assert "FAIL device device" in flat and "not connected since" in flat
@@ -57,7 +57,7 @@ def test_stopped_phone_fails_the_device_check(tmp_path: Path, running_pair: Pair
 
 def test_missing_settings_are_named(tmp_path: Path, running_pair: Pair,
                                     shared: Shared) -> None:
-    ws = PixelWorkspace.create(tmp_path, running_pair, shared)
+    ws = PixelWorkspace.share(tmp_path, running_pair, shared)
     ws.config.write_text(ws.config.read_text().replace('folder_id = "', 'label = "'))
     code, out = check(ws)
     assert code != 0
