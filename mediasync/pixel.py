@@ -246,31 +246,42 @@ class DeviceWait:
         return self.result
 
     def check(self) -> None:
-        waiting = self.result.waiting
+        """One look: which waiting files does the device hold now?"""
         need = self.client.remote_need(self.target.folder_id, self.target.device_id)
-        to_scan: list[str] = []
+        to_scan = self._confirm(self._candidates(need))
+        if to_scan and self.rescan:
+            self.client.scan(self.target.folder_id, to_scan)
+
+    def _candidates(self, need: set[str]) -> dict[str, os.stat_result]:
+        """The waiting files the device no longer needs, with their state on disk."""
+        waiting = self.result.waiting
+        candidates: dict[str, os.stat_result] = {}
         for name in list(waiting):
             if name in need:
                 waiting[name] = "not on the device yet"
-                continue
-            on_disk = _stat(self.target.folder / name)
-            if on_disk is None:
+            elif (on_disk := _stat(self.target.folder / name)) is None:
                 del waiting[name]
                 self.result.gone.append(name)
-                continue
-            verdict = judge(self.client.file_info(self.target.folder_id, name),
-                            self.target.device_id, on_disk)
-            if verdict.version is not None:
-                del waiting[name]
-                self.result.held[name] = verdict.version
-                if self.progress is not None:
-                    self.progress(len(self.result.held), self._total, name)
             else:
-                waiting[name] = verdict.reason
+                candidates[name] = on_disk
+        return candidates
+
+    def _confirm(self, candidates: dict[str, os.stat_result]) -> list[str]:
+        """Judge each candidate on /rest/db/file; returns the names to scan again."""
+        to_scan: list[str] = []
+        for name, on_disk in candidates.items():
+            info = self.client.file_info(self.target.folder_id, name)
+            verdict = judge(info, self.target.device_id, on_disk)
+            if verdict.version is None:
+                self.result.waiting[name] = verdict.reason
                 if verdict.rescan and self._scan_due(name, on_disk):
                     to_scan.append(name)
-        if to_scan and self.rescan:
-            self.client.scan(self.target.folder_id, to_scan)
+                continue
+            del self.result.waiting[name]
+            self.result.held[name] = verdict.version
+            if self.progress is not None:
+                self.progress(len(self.result.held), self._total, name)
+        return to_scan
 
     def _scan_due(self, name: str, on_disk: os.stat_result) -> bool:
         """Once per state of the file on disk: a scan that changed nothing stays done."""
