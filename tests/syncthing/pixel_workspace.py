@@ -39,6 +39,11 @@ class PixelWorkspace(Workspace):
         return cls(root, shared)
 
     @property
+    def folder_id(self) -> str:
+        assert self.shared is not None
+        return self.shared.folder_id
+
+    @property
     def phone_dir(self) -> Path:
         assert self.shared is not None
         return self.shared.phone_dir

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,9 @@ def on_disk(tmp_path: Path) -> os.stat_result:
 
 
 def record(on_disk: os.stat_result, version: tuple[str, ...] = ("QP74IAL:1",),
-           **changes: object) -> FileVersion:
+           **changes: Any) -> FileVersion:
     base = FileVersion(version, on_disk.st_size, on_disk.st_mtime_ns, False, False)
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def info(local: FileVersion | None, global_: FileVersion | None = None,
@@ -70,7 +71,7 @@ def test_not_held_when_deleted_in_the_cluster(on_disk: os.stat_result) -> None:
     {"size": 999}, {"modified_ns": 1}, {"deleted": True},
 ], ids=["size", "mtime", "deleted"])
 def test_disk_ahead_of_the_index_asks_for_a_rescan(
-        on_disk: os.stat_result, changes: dict[str, object]) -> None:
+        on_disk: os.stat_result, changes: dict[str, Any]) -> None:
     verdict = judge(info(record(on_disk, **changes)), PHONE, on_disk)
     assert verdict.version is None and verdict.rescan
 

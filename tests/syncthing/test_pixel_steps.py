@@ -87,7 +87,7 @@ def test_dry_run_places_nothing_and_scans_nothing(ws: PixelWorkspace,
     assert ws.pixel_files() == set() and len(ws.at(Stage.DOWNLOADED)) == 3
     events = computer.get("/rest/events", events="StateChanged,LocalIndexUpdated",
                           since=start, timeout=1)
-    assert not [e for e in events if e["data"].get("folder") == ws.shared.folder_id]
+    assert not [e for e in events if e["data"].get("folder") == ws.folder_id]
 
 
 def test_dry_run_of_step_three_reports_what_the_phone_holds(ws: PixelWorkspace) -> None:
