@@ -40,14 +40,19 @@ def test_twelve_files_reach_the_phone_five_at_a_time_over_three_runs(
         assert (ws.phone_dir / name).read_bytes() == files[media.filename]
 
 
-def test_rejected_key_halts_the_flow_at_step_two_and_moves_nothing(
-        tmp_path: Path, running_pair: Pair, shared: Shared) -> None:
-    ws = PixelWorkspace.share(tmp_path, running_pair, shared, key="not-the-key")
+@pytest.mark.parametrize(("override", "expected"), [
+    ({"key": "not-the-key"}, "rejected the API key"),
+    ({"folder_id": "no-such-folder"}, "has no folder 'no-such-folder'"),
+], ids=["wrong key", "unknown folder"])
+def test_broken_setup_halts_the_flow_at_step_two_and_moves_nothing(
+        tmp_path: Path, running_pair: Pair, shared: Shared, override: dict[str, str],
+        expected: str) -> None:
+    ws = PixelWorkspace.share(tmp_path, running_pair, shared, **override)
     library(ws, 3)
     state = ws.run(start=1, end=4)
     assert state.is_failed()
-    assert state.message.startswith("step 2 (pixel sync) failed: Syncthing at")
-    assert "rejected the API key" in state.message
+    assert state.message.startswith("step 2 (pixel sync) failed: ")
+    assert expected in state.message and "\n" not in state.message
     assert running_pair.computer.api_key not in state.message
     assert len(ws.at(Stage.DOWNLOADED)) == 3 and ws.pixel_files() == set()
 
