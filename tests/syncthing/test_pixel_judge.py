@@ -1,5 +1,6 @@
-"""The proof rule on its own: what Syncthing's /rest/db/file answer must say before a
-file counts as on the device. The records are shaped as Syncthing 1.19 sends them."""
+"""The proof rule on its own (what Syncthing's /rest/db/file answer must say before a file
+counts as on the device; records shaped as Syncthing 1.19 sends them) and the timeout
+message."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from mediasync.pixel import HELD, judge
-from mediasync.syncthing import FileInfo, FileVersion
+from mediasync.errors import DeviceNotConnected, SyncthingTimeout
+from mediasync.pixel import HELD, Verification, judge
+from mediasync.syncthing import DeviceState, FileInfo, FileVersion
 
 PHONE = "UOXNGT2-B3CMQYS-W4NYWYM-3YGHXGJ-NFMZTXW-3R34VKC-BWHUY34-2UPPKAN"
 OTHER = "QP74IAL-6J6TVL3-6EBDJWP-6IIWBG3-RD2GPDG-OLIFMBT-AHHCJDD-BF5GIQN"
@@ -85,3 +87,21 @@ def test_ignored_file_is_not_rescanned_forever(on_disk: os.stat_result) -> None:
     verdict = judge(info(record(on_disk, invalid=True)), PHONE, on_disk)
     assert verdict.version is None and not verdict.rescan
     assert ".stignore" in verdict.reason
+
+
+def test_timeout_names_the_first_files_and_counts_the_rest() -> None:
+    waiting = {f"IMG_{n:02d}.JPG": "not on the device yet" for n in range(12)}
+    error = Verification(waiting=waiting).timeout_error(
+        300, DeviceState(PHONE, known=True, connected=True, paused=False, last_seen=None))
+    text = str(error)
+    assert type(error) is SyncthingTimeout and error.missing == sorted(waiting)
+    assert text.startswith("timed out after 300s waiting for 12 files to reach device UOXNGT2")
+    assert "IMG_09.JPG (not on the device yet)" in text and "IMG_10.JPG" not in text
+    assert text.endswith("and 2 more; device UOXNGT2 connected")
+
+
+def test_timeout_while_away_says_since_when() -> None:
+    error = Verification(waiting={"a.jpg": "not on the device yet"}).timeout_error(
+        2, DeviceState(PHONE, True, False, False, "2026-11-21T17:27:22Z"))
+    assert isinstance(error, DeviceNotConnected)
+    assert str(error).endswith("device UOXNGT2 not connected since 2026-11-21T17:27:22Z")

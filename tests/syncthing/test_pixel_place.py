@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mediasync.errors import FileProblem
-from mediasync.pixel import SYNCTHING_TEMP, place, window_room
+from mediasync.pixel import SYNCTHING_TEMP, PixelTarget, place, window_room
 from mediasync.syncthing import SyncthingClient
 from tests.syncthing.media_files import downloaded, sample_bytes
 from tests.syncthing.syncthing_pair import Pair, Shared
@@ -61,6 +62,14 @@ def test_across_filesystems_it_copies_and_leaves_no_temp(tmp_path: Path) -> None
         for path in incoming.glob("*"):
             path.unlink()
         incoming.rmdir()
+
+
+def test_prefixed_names_when_configured(tmp_path: Path) -> None:
+    mf = downloaded(tmp_path / "incoming", "IMG_0001.JPG", b"data")
+    mf.captured_at = datetime(2025, 1, 15, 14, 30, 22, tzinfo=UTC)
+    target = PixelTarget(tmp_path / "pixel", "pixel", "DEVICE", prefix_names=True)
+    assert target.file_name(mf) == "step02_pixel_sync_20250115_143022_IMG_0001.JPG"
+    assert PixelTarget(tmp_path / "pixel", "pixel", "DEVICE").file_name(mf) == "IMG_0001.JPG"
 
 
 def test_missing_working_copy_fails_that_file_alone(tmp_path: Path) -> None:

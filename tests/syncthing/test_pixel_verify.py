@@ -41,8 +41,11 @@ def test_placed_files_are_verified_at_the_version_on_disk(
         client: SyncthingClient, shared: Shared, tmp_path: Path) -> None:
     files = make_files(tmp_path, 3, size=300_000)
     names = place_all(client, shared, files)
-    result = wait(client, shared, names)
+    seen: list[tuple[int, int, str]] = []
+    result = verify(client, shared.target, names, timeout=WAIT, poll=5,
+                    progress=lambda done, total, name: seen.append((done, total, name)))
     assert sorted(result.held) == names and not result.waiting and not result.gone
+    assert [(done, total) for done, total, _ in seen] == [(1, 3), (2, 3), (3, 3)]
     for mf, name in zip(files, names, strict=True):
         info = client.file_info(shared.folder_id, name)
         assert info is not None and info.local is not None
