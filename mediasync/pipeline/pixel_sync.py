@@ -18,6 +18,9 @@ def run(ctx: RunContext) -> StepReport:
     target = PixelTarget.from_settings(ctx.settings)
     in_flight = len(ctx.ledger.files_at([Stage.PIXEL_SYNC_READY]))
     files = _next_files(ctx, in_flight)
+    if not files:  # nothing to do: Syncthing's state does not matter to this run
+        report.message = f"nothing to place ({in_flight} on their way)"
+        return report.finish()
     with SyncthingClient.from_settings(ctx.settings.syncthing) as client:
         ensure_ready(client, target)  # read-only: a dry run shows a broken set-up too
         if ctx.dry_run:

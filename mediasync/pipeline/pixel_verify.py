@@ -20,6 +20,9 @@ def run(ctx: RunContext) -> StepReport:
         return report.finish()
     target = PixelTarget.from_settings(ctx.settings)
     files = ctx.ledger.files_at([Stage.PIXEL_SYNC_READY], limit=ctx.limit)
+    if not files:  # nothing to do: Syncthing's state does not matter to this run
+        report.message = "nothing to verify"
+        return report.finish()
     by_name, misplaced = _by_name(target, files)
     with SyncthingClient.from_settings(ctx.settings.syncthing) as client:
         ensure_ready(client, target)

@@ -4,7 +4,7 @@ and the halts go through the flow in test_pixel_flow.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,6 @@ from mediasync.errors import (
 )
 from mediasync.model import Stage
 from mediasync.pipeline import pixel_sync, pixel_verify
-from mediasync.pipeline.context import StepReport
 from tests.syncthing.media_files import sample_bytes
 from tests.syncthing.pixel_workspace import PixelWorkspace
 from tests.syncthing.syncthing_pair import Pair, Shared, free_port
@@ -52,26 +51,32 @@ BROKEN: dict[str, tuple[Callable[[Pair], dict[str, str]], type[MediasyncError], 
 }
 
 
-@pytest.fixture(params=list(BROKEN))
-def broken(request: pytest.FixtureRequest, tmp_path: Path, running_pair: Pair,
-           shared: Shared) -> Iterator[tuple[PixelWorkspace, type[MediasyncError], str]]:
-    overrides, error, text = BROKEN[request.param]
-    yield (PixelWorkspace.share(tmp_path, running_pair, shared, **overrides(running_pair)),
-           error, text)
-
-
-@pytest.mark.parametrize("step", [pixel_sync.run, pixel_verify.run], ids=["step2", "step3"])
+@pytest.mark.parametrize("broken", list(BROKEN))
+@pytest.mark.parametrize("step", ["step2", "step3"])
 def test_broken_setup_is_one_line_and_moves_nothing(
-        broken: tuple[PixelWorkspace, type[MediasyncError], str],
-        step: Callable[..., StepReport], running_pair: Pair) -> None:
-    ws, error, text = broken
+        step: str, broken: str, tmp_path: Path, running_pair: Pair, shared: Shared) -> None:
+    ws = PixelWorkspace.share(tmp_path, running_pair, shared)
     ws.download(library(2))
+    stage = Stage.DOWNLOADED
+    if step == "step3":  # placed while the set-up was good
+        ws.step(pixel_sync.run)
+        stage = Stage.PIXEL_SYNC_READY
+    before = ws.pixel_files()
+    overrides, error, text = BROKEN[broken]
+    PixelWorkspace.share(tmp_path, running_pair, shared, **overrides(running_pair))
     with pytest.raises(error) as caught:
-        ws.step(step)
+        ws.step(pixel_sync.run if step == "step2" else pixel_verify.run)
     message = str(caught.value)
     assert text in message and "\n" not in message
     assert running_pair.computer.api_key not in message
-    assert len(ws.at(Stage.DOWNLOADED)) == 2 and ws.pixel_files() == set()
+    assert len(ws.at(stage)) == 2 and ws.pixel_files() == before
+
+
+def test_nothing_to_do_needs_no_syncthing(tmp_path: Path, running_pair: Pair,
+                                          shared: Shared) -> None:
+    ws = PixelWorkspace.share(tmp_path, running_pair, shared, url="http://127.0.0.1:9")
+    assert ws.step(pixel_sync.run).message == "nothing to place (0 on their way)"
+    assert ws.step(pixel_verify.run).message == "nothing to verify"
 
 
 def test_dry_run_places_nothing_and_scans_nothing(ws: PixelWorkspace,
@@ -83,7 +88,7 @@ def test_dry_run_places_nothing_and_scans_nothing(ws: PixelWorkspace,
     start = since[-1]["id"] if since else 0
     plan2 = ws.step(pixel_sync.run, dry_run=True)
     plan3 = ws.step(pixel_verify.run, dry_run=True)
-    assert plan2.done == 3 and len(plan2.planned) == 3 and plan3.done == 0
+    assert plan2.done == 3 and len(plan2.planned) == 3 and plan3.message == "nothing to verify"
     assert ws.pixel_files() == set() and len(ws.at(Stage.DOWNLOADED)) == 3
     events = computer.get("/rest/events", events="StateChanged,LocalIndexUpdated",
                           since=start, timeout=1)
