@@ -225,12 +225,20 @@ class SyncthingClient:
         raise SyncthingError(f"Syncthing at {self.url}: {response.request.method} "
                              f"{response.url.path} failed with HTTP {status}: {body}")
 
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SyncthingError(
+                f"{self.url} answered {response.request.method} {response.url.path} with "
+                "something other than JSON: is this Syncthing's GUI/API address?") from exc
+
     def _get(self, path: str, folder: str | None = None, **params: Any) -> Any:
         if folder is not None:
             params["folder"] = folder
         response = self._send("GET", path, params)
         self._check(response, folder)
-        return response.json()
+        return self._json(response)
 
     # system -----------------------------------------------------------------------------
     def ping(self) -> None:
@@ -261,7 +269,7 @@ class SyncthingClient:
     def folder_config(self, folder: str) -> FolderConfig:
         response = self._send("GET", f"/rest/config/folders/{folder}")
         self._check(response, folder)
-        return FolderConfig.from_json(response.json())
+        return FolderConfig.from_json(self._json(response))
 
     def folder_status(self, folder: str) -> dict[str, Any]:
         return dict(self._get("/rest/db/status", folder))
@@ -275,7 +283,7 @@ class SyncthingClient:
         if response.status_code == 404 and "no such folder" not in response.text.lower():
             return None
         self._check(response, folder)
-        return FileInfo.from_json(name, response.json())
+        return FileInfo.from_json(name, self._json(response))
 
     def remote_need(self, folder: str, device_id: str) -> set[str]:
         """Names the device still needs, as far as its announced index tells."""
@@ -309,7 +317,7 @@ class SyncthingClient:
         )
         self._check(response)
         return [Event(int(e["id"]), e["type"], e.get("time", ""), e.get("data") or {})
-                for e in response.json() or ()]
+                for e in self._json(response) or ()]
 
     def latest_event_id(self, types: Iterable[str]) -> int:
         """Where to start listening. Syncthing records a set of event types only from the
@@ -317,5 +325,5 @@ class SyncthingClient:
         response = self._send("GET", "/rest/events",
                               {"events": ",".join(types), "since": 0, "limit": 1, "timeout": 0})
         self._check(response)
-        events = response.json() or []
+        events = self._json(response) or []
         return int(events[-1]["id"]) if events else 0

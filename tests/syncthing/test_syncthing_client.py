@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from pydantic import SecretStr
 
 from mediasync.errors import (
     ConfigError,
+    SyncthingError,
     SyncthingFolderError,
     SyncthingKeyRejected,
     SyncthingUnreachable,
@@ -122,3 +126,26 @@ def test_syncthing_times_are_read_to_the_nanosecond() -> None:
     assert parse_time_ns("2026-11-21T17:27:04.952532046Z") == 1_795_282_024_952_532_046
     assert parse_time_ns("2026-11-21T18:27:04.5+01:00") == 1_795_282_024_500_000_000
     assert parse_time_ns("2026-11-21T17:27:04Z") == 1_795_282_024_000_000_000
+
+
+def test_something_else_at_the_url_is_named(tmp_path: Path) -> None:
+    """A web server that is not Syncthing (a wrong port) answers 200 with HTML."""
+    (tmp_path / "rest" / "system").mkdir(parents=True)
+    (tmp_path / "rest" / "system" / "ping").write_text("<html>hello</html>")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=tmp_path))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with SyncthingClient(url, SecretStr("key")) as api, \
+                pytest.raises(SyncthingError) as caught:
+            api.ping()
+        assert "something other than JSON" in one_line(caught)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
+        return None
