@@ -101,10 +101,6 @@ def timed_cpu(action: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - start, cpu_seconds() - start_cpu
 
 
-def median_of(runs: int, action: Callable[[], object]) -> float:
-    return statistics.median(timed(action) for _ in range(runs))
-
-
 def bench_videos(work: Path, count: int, seconds: float, runs: int) -> dict[str, float]:
     videos = make_videos(work / "videos", count, seconds)
     settings = CompressionSettings(min_saving=0, rules=[CompressionRule(
@@ -161,9 +157,13 @@ def bench_images(work: Path, count: int, runs: int) -> dict[str, float]:
         for p in images:
             plain_pillow(p, out / "bare" / p.name)
 
-    pool_s, loop_s, bare_s = (median_of(runs, f) for f in (pool, loop, bare))
-    print(f"  images: pool {pool_s:.1f} s, loop {loop_s:.1f} s, bare {bare_s:.1f} s",
-          flush=True)
+    times: dict[str, list[float]] = {"pool": [], "loop": [], "bare": []}
+    for run in range(runs):  # alternated, as for the videos
+        for name, action in (("pool", pool), ("loop", loop), ("bare", bare)):
+            times[name].append(timed(action))
+        print(f"  image run {run + 1}: " + ", ".join(
+            f"{name} {values[-1]:.1f} s" for name, values in times.items()), flush=True)
+    pool_s, loop_s, bare_s = (statistics.median(times[n]) for n in ("pool", "loop", "bare"))
     return {"images": count, "cores": os.cpu_count() or 1,
             "pool_images_per_s": count / pool_s, "loop_images_per_s": count / loop_s,
             "bare_pillow_images_per_s": count / bare_s, "pool_vs_loop": loop_s / pool_s}
@@ -178,14 +178,24 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mediasync-bench-") as tmp:
         work = Path(tmp)
-        video = bench_videos(work, args.videos, args.seconds, args.runs)
+        video = bench_videos(work, args.videos, args.seconds, args.runs) \
+            if args.videos else None
         image = bench_images(work, args.images, args.runs)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    if video:
+        print_videos(video)
+    print_images(image)
+
+
+def print_videos(video: dict[str, float]) -> None:
     print(f"videos: {video['videos']} x {video['seconds_each']:.0f} s 720p30, HEVC CRF {CRF} "
           f"preset {PRESET}: step 6 {video['step6_s']:.1f} s, plain ffmpeg "
           f"{video['plain_ffmpeg_s']:.1f} s, ratio {video['ratio']:.3f} (target <= 1.05); "
           f"CPU {video['step6_cpu_s']:.1f} s vs {video['plain_cpu_s']:.1f} s, "
           f"ratio {video['cpu_ratio']:.3f}")
+
+
+def print_images(image: dict[str, float]) -> None:
     print(f"images: {image['images']} x 12 MP JPEG -> q{QUALITY}, {image['cores']} cores: "
           f"pool {image['pool_images_per_s']:.2f}/s, single-process loop "
           f"{image['loop_images_per_s']:.2f}/s, speed-up {image['pool_vs_loop']:.2f}x "

@@ -15,7 +15,7 @@ from mediasync.errors import MediaError
 from mediasync.files import fsync_dir, partial_path
 from mediasync.media.jpeg import encode_jpeg
 from mediasync.media.metadata import MediaInfo, read_metadata
-from mediasync.media.tools import tool_versions
+from mediasync.media.tools import image_tools, video_tools
 from mediasync.media.transcode import transcode
 from mediasync.media.types import extension, media_type_of
 from mediasync.media.video import VideoProgress
@@ -160,11 +160,13 @@ def _is_portrait(info: MediaInfo) -> bool:
 
 def _metadata(rule: CompressionRule, before: MediaInfo, after: MediaInfo,
               parameters: dict[str, Any]) -> dict[str, Any]:
-    codec = after.video_codec if after.media_type == MediaType.VIDEO else "jpeg"
+    is_video = after.media_type == MediaType.VIDEO
+    codec = after.video_codec if is_video else "jpeg"
     return {
         "strategy": rule.strategy, "codec": codec, "parameters": parameters,
         "original_size": before.size, "compressed_size": after.size,
-        "ratio": round(after.size / before.size, 4), "tools": tool_versions(),
+        "ratio": round(after.size / before.size, 4),
+        "tools": video_tools() if is_video else image_tools(),
         "compressed_at": datetime.now(UTC).isoformat(),
     }
 

@@ -9,10 +9,14 @@ import PIL
 import pillow_heif
 
 
-@cache
-def tool_versions() -> dict[str, str]:
+def image_tools() -> dict[str, str]:
     return {"pillow": PIL.__version__, "pillow_heif": pillow_heif.__version__,
-            "libheif": pillow_heif.libheif_version(), "ffmpeg": ffmpeg_version()}
+            "libheif": pillow_heif.libheif_version()}
+
+
+def video_tools() -> dict[str, str]:
+    """Asks ffmpeg once per process; image workers never start it just to ask."""
+    return {"ffmpeg": ffmpeg_version()}
 
 
 @cache
