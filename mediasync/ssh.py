@@ -1,0 +1,216 @@
+"""SSH connections for the SFTP source and the SFTP archive.
+
+One `SshLink` is one server: the connection opens on first use and is reused; after a
+drop it is thrown away and the operation runs again on a fresh connection (the operation
+decides what a clean start means for its bytes). Host keys are checked against
+known_hosts, always: an unknown or changed key stops with the key's fingerprint, and a
+rejected key stops with a one-line error; neither is retried.
+
+asyncssh is asynchronous and mediasync is not, so every link runs its coroutines on one
+private event-loop thread shared by the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import asyncssh
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from mediasync.errors import MediasyncError
+from mediasync.settings import Settings, SshEndpoint
+
+T = TypeVar("T")
+Operation = Callable[[asyncssh.SFTPClient], Awaitable[T]]
+
+
+class SshErrors(NamedTuple):
+    """Which of our errors a link raises: the source and the archive speak differently."""
+
+    failure: type[MediasyncError]  # unreachable, connection lost for good
+    auth: type[MediasyncError]  # host key or user key refused
+
+
+class _LoopThread:
+    """The process's event loop for SSH, started on first use."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def submit(cls, coroutine: Awaitable[T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, cls._get())  # type: ignore[arg-type]
+        return future.result()
+
+    @classmethod
+    def _get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="mediasync-ssh",
+                                 daemon=True).start()
+                cls._loop = loop
+            return cls._loop
+
+
+def _is_drop(exc: BaseException) -> bool:
+    """A connection that went away mid-operation: worth a fresh connection."""
+    if isinstance(exc, asyncssh.PermissionDenied | asyncssh.HostKeyNotVerifiable):
+        return False
+    return isinstance(exc, asyncssh.ConnectionLost | asyncssh.DisconnectError
+                      | asyncssh.ChannelOpenError | ConnectionError | TimeoutError
+                      | BrokenPipeError | EOFError)
+
+
+class _KeySeen(asyncssh.SSHClient):
+    """Remembers the host key the server offered, for the error message."""
+
+    def __init__(self, link: SshLink) -> None:
+        self._link = link
+
+    def validate_host_public_key(self, host: str, addr: str, port: int,
+                                 key: asyncssh.SSHKey) -> bool:
+        self._link.offered_key = key
+        return False  # known_hosts alone decides
+
+
+class SshLink:
+    def __init__(self, endpoint: SshEndpoint, settings: Settings, errors: SshErrors) -> None:
+        self.endpoint = endpoint
+        self.errors = errors
+        self.user = endpoint.user or getpass.getuser()
+        self.known_hosts = settings.resolve(endpoint.known_hosts)
+        self.key_file = settings.resolve(endpoint.key_file) if endpoint.key_file else None
+        self.label = f"{self.user}@{endpoint.host}:{endpoint.port}"
+        self.offered_key: asyncssh.SSHKey | None = None
+        self._connection: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    # -- what callers use -------------------------------------------------------------
+
+    def call(self, operation: Operation[T]) -> T:
+        """Run `operation` with an SFTP client; after a dropped connection it runs again,
+        from its own beginning, on a new connection."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.endpoint.retries + 1),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            retry=retry_if_exception(_is_drop), reraise=True,
+            before_sleep=lambda _: _LoopThread.submit(self._forget()),
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return _LoopThread.submit(self._bounded(operation))
+        except MediasyncError:
+            raise
+        except BaseException as exc:
+            if _is_drop(exc):
+                raise self.errors.failure(
+                    f"sftp {self.label}: connection lost ({_reason(exc)})", retryable=True
+                ) from None
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def run_command(self, command: str) -> tuple[int, bytes] | None:
+        """Run a command on the server; None when the server refuses commands."""
+        async def run(_: asyncssh.SFTPClient) -> tuple[int, bytes] | None:
+            assert self._connection is not None
+            try:
+                done = await self._connection.run(command, check=False, encoding=None)
+            except asyncssh.ChannelOpenError:
+                return None
+            return done.exit_status or 0, done.stdout or b""  # type: ignore[return-value]
+        return self.call(run)
+
+    def connect(self) -> None:
+        """Open the connection now: a way to fail early with a clear message."""
+        async def nothing(_: asyncssh.SFTPClient) -> None:
+            return None
+        self.call(nothing)
+
+    def close(self) -> None:
+        _LoopThread.submit(self._forget())
+
+    # -- on the loop --------------------------------------------------------------------
+
+    async def _bounded(self, operation: Operation[T]) -> T:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.endpoint.parallel_transfers)
+        async with self._slots:
+            return await operation(await self._client())
+
+    async def _client(self) -> asyncssh.SFTPClient:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._sftp is None:
+                self._connection = await self._open()
+                self._sftp = await self._connection.start_sftp_client()
+            return self._sftp
+
+    async def _open(self) -> asyncssh.SSHClientConnection:
+        try:
+            connection, _ = await asyncssh.create_connection(
+                lambda: _KeySeen(self), self.endpoint.host, self.endpoint.port,
+                **self._options())
+        except asyncssh.HostKeyNotVerifiable:
+            raise self.errors.auth(self._host_key_problem()) from None
+        except asyncssh.PermissionDenied:
+            raise self.errors.auth(self._auth_problem()) from None
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+            raise self.errors.auth(f"sftp {self.label}: cannot use key file {self.key_file}"
+                                   f" ({_reason(exc)})") from None
+        except OSError as exc:
+            raise self.errors.failure(f"sftp {self.label}: cannot connect ({_reason(exc)})",
+                                      retryable=True) from None
+        return connection
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "username": self.user, "known_hosts": self._trusted(), "config": (),
+            "connect_timeout": self.endpoint.connect_timeout_seconds,
+        }
+        if self.key_file is not None:  # exactly this key, nothing from the agent
+            options.update(client_keys=[str(self.key_file)], agent_path=None,
+                           passphrase=_secret(self.endpoint.key_passphrase))
+        return options
+
+    def _trusted(self) -> asyncssh.SSHKnownHosts:
+        if self.known_hosts.is_file():
+            return asyncssh.read_known_hosts(str(self.known_hosts))
+        return asyncssh.import_known_hosts("")
+
+    def _host_key_problem(self) -> str:
+        fingerprint = self.offered_key.get_fingerprint() if self.offered_key else "unknown"
+        host, port = self.endpoint.host, self.endpoint.port
+        recorded = asyncssh.match_known_hosts(self._trusted(), host, host, port)[0]
+        if recorded:
+            return (f"sftp {self.label}: host key CHANGED: the server offers {fingerprint},"
+                    f" which does not match {self.known_hosts}; refusing to connect")
+        return (f"sftp {self.label}: unknown host key {fingerprint}, not in"
+                f" {self.known_hosts}; check it and add it (ssh-keyscan -p {port} {host})")
+
+    def _auth_problem(self) -> str:
+        key = f"key file {self.key_file}" if self.key_file else "the ssh agent's keys"
+        return f"sftp {self.label}: authentication failed with {key}"
+
+    async def _forget(self) -> None:
+        connection, self._connection, self._sftp = self._connection, None, None
+        if connection is not None:
+            connection.abort()
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
