@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediasync.archive import NasArchive
+from mediasync.archive import ArchiveTarget, NasArchive
 from mediasync.errors import FileProblem
 from mediasync.files import safe_filename
 from mediasync.model import MediaFile, Stage, StageChange
@@ -17,8 +17,13 @@ def input_stages(ctx: RunContext) -> list[Stage]:
     return [Stage.DOWNLOADED, Stage.PIXEL_VERIFIED]
 
 
-def nas_archive(ctx: RunContext) -> NasArchive:
+def nas_archive(ctx: RunContext) -> ArchiveTarget:
+    """Over SFTP when `[sftp.archive]` is configured, else the mounted folder."""
     workflow = ctx.settings.workflow
+    if ctx.settings.sftp.archive is not None:
+        from mediasync.sftp_archive import SftpArchive
+
+        return SftpArchive(ctx.settings.sftp.archive, ctx.settings, workflow.archive_layout)
     return NasArchive(ctx.settings.resolve(workflow.nas_archive), workflow.archive_layout)
 
 
@@ -50,7 +55,7 @@ def _final_name(ctx: RunContext, media: MediaFile) -> str:
     return safe_filename(media.filename)
 
 
-def _archive_one(ctx: RunContext, archive: NasArchive, media: MediaFile,
+def _archive_one(ctx: RunContext, archive: ArchiveTarget, media: MediaFile,
                  report: StepReport, stored_now: dict[str, MediaFile]) -> StageChange:
     assert media.id is not None and media.content_hash is not None
     duplicate = stored_now.get(media.content_hash) or _archived_twin(ctx, media)

@@ -15,7 +15,6 @@ can never be deleted on the strength of another file's copy.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -24,15 +23,13 @@ from pathlib import Path
 import asyncssh
 
 from mediasync.errors import AuthError, DownloadMismatch, FileProblem, SourceError
-from mediasync.files import CHUNK, HashingWriter, atomic_write
+from mediasync.files import HashingWriter, atomic_write
 from mediasync.media.types import media_type_of
 from mediasync.model import MediaFile, SourceAsset
 from mediasync.settings import Settings, SftpSourceSettings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
 from mediasync.sources.folder import decode_relpath, encode_relpath
-from mediasync.ssh import SshErrors, SshLink
-
-TRANSFER_CHUNK = 4 * CHUNK  # asyncssh splits it into parallel requests
+from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, sftp_sha256
 
 
 class SftpSource:
@@ -133,7 +130,7 @@ class SftpSource:
                       media: MediaFile) -> DeleteOutcome:
         try:
             # never delete bytes we have not archived: the file may have been replaced
-            if await remote_sha256(sftp, remote) != media.content_hash:
+            if await sftp_sha256(sftp, remote) != media.content_hash:
                 return DeleteOutcome(media.source_id, False, "changed at the source since download")
             await sftp.remove(remote)
         except asyncssh.SFTPNoSuchFile:
@@ -142,13 +139,3 @@ class SftpSource:
             return DeleteOutcome(media.source_id, False, f"cannot delete: {exc.reason}")
         return DeleteOutcome(media.source_id, True)
 
-
-async def remote_sha256(sftp: asyncssh.SFTPClient, remote: bytes) -> str:
-    """Hash a remote file by reading it over SFTP."""
-    digest = hashlib.sha256()
-    async with sftp.open(remote, "rb") as handle:
-        offset = 0
-        while chunk := await handle.read(TRANSFER_CHUNK, offset):
-            digest.update(chunk)
-            offset += len(chunk)
-    return digest.hexdigest()

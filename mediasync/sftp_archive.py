@@ -1,0 +1,169 @@
+"""The NAS archive reached over SFTP, with the local archive's guarantees.
+
+Each file is written under a hidden temp name, fsynced where the server offers
+fsync@openssh.com, then renamed with the plain SFTP rename, which refuses to replace an
+existing file (the posix-rename extension would replace it: never used here). A name
+taken by different bytes gives a distinct name; a name holding exactly these bytes (a
+run killed after the rename) is adopted. The written bytes are then hashed on the
+server with `sha256sum` when a probe has shown that commands see the same paths as
+SFTP (for large files, or always with verify = "sha256sum"), else read back over SFTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shlex
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import asyncssh
+
+from mediasync.archive import Archived, collision_names, layout_parts
+from mediasync.errors import ArchiveError, FileProblem
+from mediasync.files import PARTIAL_SUFFIX
+from mediasync.model import MediaFile
+from mediasync.settings import Settings, SftpArchiveSettings
+from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, sftp_sha256
+
+PROBE_NAME = ".mediasync-write-test"
+# Starting a command costs about 0.2 s on a busy server; below this size reading the bytes
+# back is cheaper (verify = "auto").
+COMMAND_HASH_FROM = 64 * 1024 * 1024
+
+
+class SftpArchive:
+    def __init__(self, config: SftpArchiveSettings, settings: Settings,
+                 layout: str = "{YYYY}/{MM}/{DD}/{name}") -> None:
+        self.config = config
+        self.layout = layout
+        self.root = PurePosixPath(config.root)
+        self.link = SshLink(config, settings, SshErrors(ArchiveError, ArchiveError))
+        self.where = f"sftp archive {self.link.label}:{self.root}"
+        self._command_root: PurePosixPath | None = None  # set when sha256sum can be used
+
+    # -- ArchiveTarget ------------------------------------------------------------------
+
+    def check(self) -> None:
+        """A missing root means a missing share: never create it, never write beside it."""
+        self.link.call(self._check)
+
+    def target_for(self, media: MediaFile, name: str) -> PurePosixPath:
+        return self.root.joinpath(*layout_parts(self.layout, media, name))
+
+    def store(self, working_copy: Path, media: MediaFile, name: str) -> Archived:
+        if not media.content_hash:
+            raise FileProblem(f"{media.label}: no content hash recorded", subject=media.source_id)
+        target = self.target_for(media, name)
+        try:
+            with open(working_copy, "rb") as local:
+                placed, already = self.link.call(
+                    lambda sftp: self._place(sftp, local, target, media))
+        except FileNotFoundError:
+            raise FileProblem(f"{media.label}: working copy {working_copy} is missing",
+                              subject=media.source_id) from None
+        digest = self.link.call(lambda sftp: self._hash(sftp, placed, media.size or 0))
+        if digest != media.content_hash:
+            raise ArchiveError(f"{self.where}: {placed} reads back different bytes than written")
+        return Archived(placed, digest, already_there=already)
+
+    # -- on the connection --------------------------------------------------------------
+
+    async def _check(self, sftp: asyncssh.SFTPClient) -> None:
+        try:
+            if not await sftp.isdir(str(self.root)):
+                raise ArchiveError(f"{self.where}: the folder does not exist (wrong root,"
+                                   " or the share is not there)")
+            probe = str(self.root / PROBE_NAME)
+            body = os.urandom(64)
+            async with sftp.open(probe, "wb") as handle:
+                await handle.write(body)
+            try:
+                self._command_root = await self._command_view(sftp, probe, body)
+            finally:
+                await sftp.remove(probe)
+        except asyncssh.SFTPError as exc:
+            raise ArchiveError(f"{self.where}: not writable ({exc.reason})") from None
+
+    async def _command_view(self, sftp: asyncssh.SFTPClient, probe: str,
+                            body: bytes) -> PurePosixPath | None:
+        """The root as commands see it, if `sha256sum` there hashes what SFTP wrote."""
+        if self.config.verify == "read":
+            return None
+        absolute = PurePosixPath(await sftp.realpath(str(self.root)))
+        got = await self._sha256sum(absolute / PROBE_NAME)
+        if got == hashlib.sha256(body).hexdigest():
+            return absolute
+        if self.config.verify == "sha256sum":
+            raise ArchiveError(f"{self.where}: verify = sha256sum, but sha256sum on the server"
+                               " does not see the files SFTP writes (chroot?); use auto or read")
+        return None
+
+    async def _sha256sum(self, path: PurePosixPath) -> str | None:
+        ran = await self.link.execute(f"sha256sum -- {shlex.quote(str(path))}")
+        if ran is None or ran[0] != 0:
+            return None
+        return ran[1].split(b" ", 1)[0].decode("ascii", "replace")
+
+    async def _hash(self, sftp: asyncssh.SFTPClient, path: PurePosixPath,
+                    size: int) -> str | None:
+        if self._command_root is not None and (
+                size >= COMMAND_HASH_FROM or self.config.verify == "sha256sum"):
+            return await self._sha256sum(self._command_root / path.relative_to(self.root))
+        try:
+            return await sftp_sha256(sftp, str(path))
+        except asyncssh.SFTPError as exc:
+            raise ArchiveError(f"{self.where}: cannot read back {path} ({exc.reason})") from None
+
+    async def _place(self, sftp: asyncssh.SFTPClient, local: BinaryIO, target: PurePosixPath,
+                     media: MediaFile) -> tuple[PurePosixPath, bool]:
+        """Put the bytes under a free name; (the name, whether they were already there)."""
+        try:
+            await sftp.makedirs(str(target.parent), exist_ok=True)
+            name, holds = await self._free_name(sftp, target, media)
+            if not holds:
+                await self._upload(sftp, local, name, media)
+            return name, holds
+        except asyncssh.SFTPError as exc:
+            raise ArchiveError(f"{self.where}: cannot write {target} ({exc.reason})") from None
+
+    async def _free_name(self, sftp: asyncssh.SFTPClient, target: PurePosixPath,
+                         media: MediaFile) -> tuple[PurePosixPath, bool]:
+        for candidate in collision_names(target, media.content_hash):  # type: ignore[arg-type]
+            try:
+                attrs = await sftp.stat(str(candidate))
+            except asyncssh.SFTPNoSuchFile:
+                return candidate, False
+            if (attrs.size == media.size
+                    and await self._hash(sftp, candidate, attrs.size) == media.content_hash):
+                return candidate, True  # ours, from a run that died before recording it
+        raise ArchiveError(f"{self.where}: no free name for {target}")
+
+    async def _upload(self, sftp: asyncssh.SFTPClient, local: BinaryIO, final: PurePosixPath,
+                      media: MediaFile) -> None:
+        temp = str(final.with_name(f".{final.name}{PARTIAL_SUFFIX}"))
+        try:
+            sent = await self._send(sftp, local, temp)  # "wb": a retry starts from empty
+            if sent != (media.size, media.content_hash):
+                raise FileProblem(f"{media.label}: working copy no longer matches the"
+                                  " downloaded bytes", subject=media.source_id)
+            await sftp.rename(temp, str(final))  # refuses to replace an existing file
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await sftp.remove(temp)
+            raise
+
+    @staticmethod
+    async def _send(sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> tuple[int, str]:
+        local.seek(0)
+        digest = hashlib.sha256()
+        size = 0
+        async with sftp.open(temp, "wb") as remote:
+            while chunk := local.read(TRANSFER_CHUNK):
+                await remote.write(chunk, size)
+                digest.update(chunk)
+                size += len(chunk)
+            with contextlib.suppress(asyncssh.SFTPOpUnsupported):
+                await remote.fsync()
+        return size, digest.hexdigest()
