@@ -27,6 +27,8 @@ class Archived:
 
 
 class ArchiveTarget(Protocol):
+    parallel_transfers: int  # how many `store` calls may run at once
+
     def check(self) -> None:
         """Raise ArchiveError unless the archive is there and writable."""
         ...
@@ -58,6 +60,8 @@ def collision_names(target: P, content_hash: str) -> list[P]:
 
 
 class NasArchive:
+    parallel_transfers = 1  # one disk: parallel copies only seek
+
     def __init__(self, root: Path, layout: str = "{YYYY}/{MM}/{DD}/{name}") -> None:
         self.root = root
         self.layout = layout

@@ -40,8 +40,10 @@ class SftpArchive:
         self.layout = layout
         self.root = PurePosixPath(config.root)
         self.link = SshLink(config, settings, SshErrors(ArchiveError, ArchiveError))
+        self.parallel_transfers = config.parallel_transfers
         self.where = f"sftp archive {self.link.label}:{self.root}"
         self._command_root: PurePosixPath | None = None  # set when sha256sum can be used
+        self._folders: set[PurePosixPath] = set()  # made already: spares a round trip each
 
     # -- ArchiveTarget ------------------------------------------------------------------
 
@@ -120,7 +122,9 @@ class SftpArchive:
                      media: MediaFile) -> tuple[PurePosixPath, bool]:
         """Put the bytes under a free name; (the name, whether they were already there)."""
         try:
-            await sftp.makedirs(str(target.parent), exist_ok=True)
+            if target.parent not in self._folders:
+                await sftp.makedirs(str(target.parent), exist_ok=True)
+                self._folders.add(target.parent)
             name, holds = await self._free_name(sftp, target, media)
             if not holds:
                 await self._upload(sftp, local, name, media)
