@@ -126,14 +126,15 @@ class SftpArchive:
                 await sftp.makedirs(str(target.parent), exist_ok=True)
                 self._folders.add(target.parent)
             name, holds = await self._free_name(sftp, target, media)
-            if not holds:
-                await self._upload(sftp, local, name, media)
-            return name, holds
+            if holds:
+                return name, True
+            return await self._upload(sftp, local, target, media)
         except asyncssh.SFTPError as exc:
             raise ArchiveError(f"{self.where}: cannot write {target} ({exc.reason})") from None
 
     async def _free_name(self, sftp: asyncssh.SFTPClient, target: PurePosixPath,
                          media: MediaFile) -> tuple[PurePosixPath, bool]:
+        """The first candidate that is free (False) or holds exactly these bytes (True)."""
         for candidate in collision_names(target, media.content_hash):  # type: ignore[arg-type]
             try:
                 attrs = await sftp.stat(str(candidate))
@@ -144,19 +145,38 @@ class SftpArchive:
                 return candidate, True  # ours, from a run that died before recording it
         raise ArchiveError(f"{self.where}: no free name for {target}")
 
-    async def _upload(self, sftp: asyncssh.SFTPClient, local: BinaryIO, final: PurePosixPath,
-                      media: MediaFile) -> None:
-        temp = str(final.with_name(f".{final.name}{PARTIAL_SUFFIX}"))
+    async def _upload(self, sftp: asyncssh.SFTPClient, local: BinaryIO, target: PurePosixPath,
+                      media: MediaFile) -> tuple[PurePosixPath, bool]:
+        # the hash in the temp name keeps two files that want one name apart
+        tag = (media.content_hash or "")[:8]
+        temp = str(target.with_name(f".{target.name}.{tag}{PARTIAL_SUFFIX}"))
         try:
             sent = await self._send(sftp, local, temp)  # "wb": a retry starts from empty
             if sent != (media.size, media.content_hash):
                 raise FileProblem(f"{media.label}: working copy no longer matches the"
                                   " downloaded bytes", subject=media.source_id)
-            await sftp.rename(temp, str(final))  # refuses to replace an existing file
+            return await self._rename_free(sftp, temp, target, media)
         except BaseException:
             with contextlib.suppress(Exception):
                 await sftp.remove(temp)
             raise
+
+    async def _rename_free(self, sftp: asyncssh.SFTPClient, temp: str, target: PurePosixPath,
+                           media: MediaFile) -> tuple[PurePosixPath, bool]:
+        """Rename to the first free name; a name taken meanwhile by another writer is
+        skipped, never replaced (plain SFTP rename refuses an existing file)."""
+        for _ in range(3):
+            name, holds = await self._free_name(sftp, target, media)
+            if holds:
+                await sftp.remove(temp)
+                return name, True
+            try:
+                await sftp.rename(temp, str(name))
+                return name, False
+            except asyncssh.SFTPError:
+                if not await sftp.exists(str(name)):
+                    raise
+        raise ArchiveError(f"{self.where}: {target} keeps being taken by another writer")
 
     @staticmethod
     async def _send(sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> tuple[int, str]:
