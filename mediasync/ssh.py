@@ -99,6 +99,7 @@ class SshLink:
         self._sftp: asyncssh.SFTPClient | None = None
         self._connecting: asyncio.Lock | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._workers: dict[str, tuple[asyncssh.SSHClientProcess[bytes], asyncio.Lock]] = {}
 
     # -- what callers use -------------------------------------------------------------
 
@@ -125,15 +126,29 @@ class SshLink:
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def execute(self, command: str) -> tuple[int, bytes] | None:
-        """Run a command on the open connection (from inside an operation); None when the
-        server refuses commands."""
-        assert self._connection is not None, "execute runs inside call()"
-        try:
-            done = await self._connection.run(command, check=False, encoding=None)
-        except asyncssh.ChannelOpenError:
-            return None
-        return done.exit_status or 0, done.stdout or b""  # type: ignore[return-value]
+    async def ask(self, command: str, line: bytes) -> bytes | None:
+        """Send one line to a long-running `command` on the server and return its one-line
+        answer (from inside an operation). The command is started once per connection,
+        since starting a session costs far more than the answer; None when the server
+        refuses commands."""
+        worker = self._workers.get(command)
+        if worker is None:
+            assert self._connection is not None, "ask runs inside call()"
+            try:
+                process = await self._connection.create_process(command, encoding=None)
+            except asyncssh.ChannelOpenError:
+                return None
+            worker = self._workers[command] = (process, asyncio.Lock())
+        process, turn = worker
+        async with turn:  # one question at a time: answers come back in order
+            process.stdin.write(line + b"\n")
+            answer = await process.stdout.readline()
+        if answer:
+            return answer.rstrip(b"\n")
+        del self._workers[command]
+        if self._connection is None or self._connection.is_closed():
+            raise asyncssh.ConnectionLost(f"connection closed while running {command}")
+        return None  # the command ended: no shell for this user, or no such program
 
     def connect(self) -> None:
         """Open the connection now: a way to fail early with a clear message."""
@@ -210,6 +225,7 @@ class SshLink:
 
     async def _forget(self) -> None:
         connection, self._connection, self._sftp = self._connection, None, None
+        self._workers.clear()
         if connection is not None:
             connection.abort()
 
