@@ -1,12 +1,12 @@
 """The NAS archive reached over SFTP, with the local archive's guarantees.
 
 Each file is written under a hidden temp name, fsynced where the server offers
-fsync@openssh.com, then renamed with the plain SFTP rename, which refuses to replace an
-existing file (the posix-rename extension would replace it: never used here). A name
-taken by different bytes gives a distinct name; a name holding exactly these bytes (a
-run killed after the rename) is adopted. The written bytes are then hashed on the
-server with `sha256sum` when a probe has shown that commands see the same paths as
-SFTP, else read back over SFTP.
+fsync@openssh.com, re-read and hashed, and only when that hash is the downloaded bytes'
+hash renamed with the plain SFTP rename, which refuses to replace an existing file (the
+posix-rename extension would replace it: never used here). A name taken by different
+bytes gives a distinct name; a name holding exactly these bytes (a run killed after the
+rename) is adopted. Re-reading means `sha256sum` on the server when a probe has shown
+that commands there see the same paths as SFTP, else reading the bytes back over SFTP.
 """
 
 from __future__ import annotations
@@ -64,10 +64,7 @@ class SftpArchive:
         except FileNotFoundError:
             raise FileProblem(f"{media.label}: working copy {working_copy} is missing",
                               subject=media.source_id) from None
-        digest = self.link.call(lambda sftp: self._hash(sftp, placed))
-        if digest != media.content_hash:
-            raise ArchiveError(f"{self.where}: {placed} reads back different bytes than written")
-        return Archived(placed, digest, already_there=already)
+        return Archived(placed, media.content_hash, already_there=already)
 
     # -- on the connection --------------------------------------------------------------
 
@@ -151,10 +148,8 @@ class SftpArchive:
         tag = (media.content_hash or "")[:8]
         temp = str(target.with_name(f".{target.name}.{tag}{PARTIAL_SUFFIX}"))
         try:
-            sent = await self._send(sftp, local, temp)  # "wb": a retry starts from empty
-            if sent != (media.size, media.content_hash):
-                raise FileProblem(f"{media.label}: working copy no longer matches the"
-                                  " downloaded bytes", subject=media.source_id)
+            await self._send(sftp, local, temp)  # "wb": a retry starts from empty
+            await self._verify(sftp, PurePosixPath(temp), local, media)
             return await self._rename_free(sftp, temp, target, media)
         except BaseException:
             with contextlib.suppress(Exception):
@@ -178,16 +173,25 @@ class SftpArchive:
                     raise
         raise ArchiveError(f"{self.where}: {target} keeps being taken by another writer")
 
-    @staticmethod
-    async def _send(sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> tuple[int, str]:
+    async def _verify(self, sftp: asyncssh.SFTPClient, temp: PurePosixPath, local: BinaryIO,
+                      media: MediaFile) -> None:
+        """The temp file, re-read on the server, must hash to the downloaded bytes: only
+        then does it get a final name."""
+        if await self._hash(sftp, temp) == media.content_hash:
+            return
         local.seek(0)
-        digest = hashlib.sha256()
-        size = 0
+        if hashlib.file_digest(local, "sha256").hexdigest() != media.content_hash:
+            raise FileProblem(f"{media.label}: working copy no longer matches the downloaded"
+                              " bytes", subject=media.source_id)
+        raise ArchiveError(f"{self.where}: {temp} reads back different bytes than written")
+
+    @staticmethod
+    async def _send(sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> None:
+        local.seek(0)
+        offset = 0
         async with sftp.open(temp, "wb") as remote:
             while chunk := local.read(TRANSFER_CHUNK):
-                await remote.write(chunk, size)
-                digest.update(chunk)
-                size += len(chunk)
+                await remote.write(chunk, offset)
+                offset += len(chunk)
             with contextlib.suppress(asyncssh.SFTPOpUnsupported):
                 await remote.fsync()
-        return size, digest.hexdigest()
