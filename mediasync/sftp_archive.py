@@ -24,7 +24,7 @@ from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile
 from mediasync.settings import Settings, SftpArchiveSettings
-from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, sftp_sha256
+from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
 
 PROBE_NAME = ".mediasync-write-test"
 # One shell per connection hashes one path per line: starting a command per file costs
@@ -82,6 +82,7 @@ class SftpArchive:
             finally:
                 await sftp.remove(probe)
         except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
             raise ArchiveError(f"{self.where}: not writable ({exc.reason})") from None
 
     async def _command_view(self, sftp: asyncssh.SFTPClient, probe: str,
@@ -113,6 +114,7 @@ class SftpArchive:
         try:
             return await sftp_sha256(sftp, str(path))
         except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
             raise ArchiveError(f"{self.where}: cannot read back {path} ({exc.reason})") from None
 
     async def _place(self, sftp: asyncssh.SFTPClient, local: BinaryIO, target: PurePosixPath,
@@ -127,6 +129,7 @@ class SftpArchive:
                 return name, True
             return await self._upload(sftp, local, target, media)
         except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
             raise ArchiveError(f"{self.where}: cannot write {target} ({exc.reason})") from None
 
     async def _free_name(self, sftp: asyncssh.SFTPClient, target: PurePosixPath,

@@ -70,8 +70,15 @@ def _is_drop(exc: BaseException) -> bool:
     if isinstance(exc, asyncssh.PermissionDenied | asyncssh.HostKeyNotVerifiable):
         return False
     return isinstance(exc, asyncssh.ConnectionLost | asyncssh.DisconnectError
-                      | asyncssh.ChannelOpenError | ConnectionError | TimeoutError
-                      | BrokenPipeError | EOFError)
+                      | asyncssh.ChannelOpenError | asyncssh.SFTPConnectionLost
+                      | asyncssh.SFTPNoConnection | ConnectionError | TimeoutError | EOFError)
+
+
+def raise_if_dropped(exc: asyncssh.SFTPError) -> None:
+    """SFTP reports a lost connection as one more SFTPError: let it reach the retry
+    instead of being taken for a problem with one file."""
+    if _is_drop(exc):
+        raise exc
 
 
 class _KeySeen(asyncssh.SSHClient):

@@ -29,7 +29,7 @@ from mediasync.model import MediaFile, SourceAsset
 from mediasync.settings import Settings, SftpSourceSettings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
 from mediasync.sources.folder import decode_relpath, encode_relpath
-from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, sftp_sha256
+from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
 
 
 class SftpSource:
@@ -54,6 +54,7 @@ class SftpSource:
             if not await sftp.isdir(self.root):
                 raise SourceError(f"{self.name}: remote root is not a folder")
         except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
             raise SourceError(f"{self.name}: cannot read the remote root ({exc.reason})") from None
         found: list[tuple[bytes, asyncssh.SFTPAttrs]] = []
         folders = [b""]
@@ -114,6 +115,7 @@ class SftpSource:
             raise FileProblem(f"{asset.filename}: vanished from the source",
                               subject=asset.source_id) from None
         except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
             raise FileProblem(f"{asset.filename}: cannot read: {exc.reason}",
                               subject=asset.source_id) from None
 
@@ -136,6 +138,7 @@ class SftpSource:
         except asyncssh.SFTPNoSuchFile:
             return DeleteOutcome(media.source_id, False, "already gone from the source")
         except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
             return DeleteOutcome(media.source_id, False, f"cannot delete: {exc.reason}")
         return DeleteOutcome(media.source_id, True)
 
