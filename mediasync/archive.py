@@ -7,6 +7,7 @@ one, `mediasync.sftp_archive.SftpArchive` the one reached over SFTP.
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePath
@@ -53,10 +54,12 @@ def layout_parts(layout: str, media: MediaFile, name: str) -> list[str]:
     return [p for p in PurePath(relative).parts if p not in ("", ".", "..", "/")]
 
 
-def collision_names(target: P, content_hash: str) -> list[P]:
+def collision_names(target: P, content_hash: str) -> Iterator[P]:
     """The target, then distinct names for different bytes that want the same name."""
-    tags = [content_hash[:8]] + [f"{content_hash[:8]}_{n}" for n in range(2, 100)]
-    return [target] + [with_suffix_tag(target, tag) for tag in tags]  # type: ignore[misc]
+    yield target
+    yield with_suffix_tag(target, content_hash[:8])  # type: ignore[misc]
+    for n in range(2, 100):
+        yield with_suffix_tag(target, f"{content_hash[:8]}_{n}")  # type: ignore[misc]
 
 
 class NasArchive:

@@ -117,7 +117,6 @@ class SshLink:
             stop=stop_after_attempt(self.endpoint.retries + 1),
             wait=wait_exponential(multiplier=0.2, max=5),
             retry=retry_if_exception(_is_drop), reraise=True,
-            before_sleep=lambda _: _LoopThread.submit(self._forget()),
         )
         try:
             for attempt in retrying:
@@ -163,16 +162,21 @@ class SshLink:
             return None
         self.call(nothing)
 
-    def close(self) -> None:
-        _LoopThread.submit(self._forget())
-
     # -- on the loop --------------------------------------------------------------------
 
     async def _bounded(self, operation: Operation[T]) -> T:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.endpoint.parallel_transfers)
         async with self._slots:
-            return await operation(await self._client())
+            client = await self._client()
+            try:
+                return await operation(client)
+            except BaseException as exc:
+                # only the connection that failed is dropped, not a fresh one another
+                # operation has opened meanwhile
+                if _is_drop(exc) and self._sftp is client:
+                    await self._forget()
+                raise
 
     async def _client(self) -> asyncssh.SFTPClient:
         if self._connecting is None:

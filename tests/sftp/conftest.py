@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from mediasync.model import MediaFile
 from tests.helpers import Workspace
 from tests.sftp.sshd import Sshd, start_sshd
 
@@ -63,3 +66,11 @@ def make_tree(root: Path, count: int, size: int = 4096, prefix: str = "IMG") -> 
         path.write_bytes(os.urandom(size))
         made.append(path)
     return made
+
+
+def recorded(path: Path, body: bytes, captured_at: datetime) -> MediaFile:
+    """A working copy on disk and its ledger row, as step 1 leaves them."""
+    path.write_bytes(body)
+    return MediaFile(source="test", source_id=path.name, filename=path.name, size=len(body),
+                     content_hash=hashlib.sha256(body).hexdigest(), captured_at=captured_at,
+                     local_path=str(path))

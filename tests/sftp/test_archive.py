@@ -8,12 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import Stage
+from mediasync.settings import Settings, SftpArchiveSettings
+from mediasync.sftp_archive import SftpArchive
 from tests.helpers import archived_files, sha256
-from tests.sftp.conftest import SftpWorkspace, make_tree
+from tests.sftp.conftest import SftpWorkspace, make_tree, recorded
+from tests.sftp.sshd import Sshd
 
 
 def _final_files(nas: Path) -> list[Path]:
@@ -79,3 +83,29 @@ def test_killed_transfer_leaves_no_partial_file_under_a_final_name(
     assert len(_final_files(ws.remote_nas)) == len(made)
     assert list(ws.remote_nas.rglob(f"*{PARTIAL_SUFFIX}")) == []
     assert ws.ledger().counts_by_stage() == {Stage.NAS_ARCHIVED: len(made)}
+
+
+def test_read_back_verification_and_name_collisions(tmp_path: Path, sshd: Sshd):
+    """verify = "read": the bytes come back over SFTP; different bytes under one name
+    get a distinct name, the same bytes are adopted, nothing is overwritten."""
+    (tmp_path / "nas").mkdir()
+    config = SftpArchiveSettings(host="127.0.0.1", port=sshd.port, key_file=sshd.user_key,
+                                 known_hosts=sshd.known_hosts, root=str(tmp_path / "nas"),
+                                 verify="read")
+    archive = SftpArchive(config, Settings())
+    archive.check()
+    when = datetime(2024, 5, 6, tzinfo=UTC)
+    first = recorded(tmp_path / "a.jpg", b"first bytes", when)
+    second = recorded(tmp_path / "b.jpg", b"other bytes", when)
+
+    one = archive.store(tmp_path / "a.jpg", first, "IMG.jpg")
+    two = archive.store(tmp_path / "b.jpg", second, "IMG.jpg")
+    again = archive.store(tmp_path / "a.jpg", first, "IMG.jpg")
+
+    assert str(one.path) == str(tmp_path / "nas/2024/05/06/IMG.jpg") and not one.already_there
+    assert two.path.name == f"IMG_{second.content_hash[:8]}.jpg"  # type: ignore[index]
+    assert again.path == one.path and again.already_there
+    assert Path(str(one.path)).read_bytes() == b"first bytes"
+    assert Path(str(two.path)).read_bytes() == b"other bytes"
+    assert sorted(p.name for p in (tmp_path / "nas/2024/05/06").iterdir()) == sorted(
+        ["IMG.jpg", two.path.name])

@@ -7,10 +7,11 @@ import subprocess
 
 import pytest
 
-from mediasync.errors import ArchiveError, AuthError
+from mediasync.errors import ArchiveError, AuthError, ConfigError
 from mediasync.model import Stage
-from mediasync.settings import Settings, SftpArchiveSettings, SftpSourceSettings
+from mediasync.settings import Settings, SftpArchiveSettings, SftpSourceSettings, load_settings
 from mediasync.sftp_archive import SftpArchive
+from mediasync.sources import build_source
 from mediasync.sources.sftp import SftpSource
 from tests.helpers import tree_snapshot
 from tests.sftp.conftest import SftpWorkspace, endpoint_toml, make_tree
@@ -89,3 +90,10 @@ def test_missing_archive_root_is_never_created(tmp_path, sshd: Sshd):
     with pytest.raises(ArchiveError, match="does not exist"):
         SftpArchive(config, Settings()).check()
     assert not (tmp_path / "absent").exists()
+
+
+def test_sftp_source_without_its_section_is_a_config_error(tmp_path):
+    config = tmp_path / "mediasync.toml"
+    config.write_text('[source]\nkind = "sftp"\n')
+    with pytest.raises(ConfigError, match=r"sftp\.source: required"):
+        build_source(load_settings(config))
