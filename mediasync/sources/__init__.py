@@ -21,4 +21,8 @@ def build_source(settings: Settings) -> Source:
         if settings.sftp.source is None:
             raise ConfigError("sftp.source: required for an sftp source (host, root, ...)")
         return SftpSource(settings.sftp.source, settings)
+    if kind == "icloud":
+        from mediasync.sources.icloud import ICloudSource
+
+        return ICloudSource(settings)
     raise ConfigError(f"source.kind: '{kind}' is not available in this version")
