@@ -28,6 +28,7 @@ class Archived:
 
 
 class ArchiveTarget(Protocol):
+    root: PurePath  # recorded nas_path values are under it
     parallel_transfers: int  # how many `store` calls may run at once
 
     def check(self) -> None:

@@ -43,6 +43,12 @@ class SftpSource:
 
     # -- listing ------------------------------------------------------------------------
 
+    throttled = 0  # SSH servers do not ask us to slow down: they drop, and we reconnect
+
+    def count_assets(self) -> int:
+        """What the deletion circuit breaker compares between runs."""
+        return len(self.link.call(self._walk))
+
     def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
         entries = self.link.call(self._walk)
         entries.sort(key=lambda entry: (-(entry[1].mtime or 0), entry[0]))
