@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from mediasync.config_check import check_settings
 from mediasync.errors import ArchiveError, AuthError, ConfigError
 from mediasync.model import Stage
 from mediasync.settings import Settings, SftpArchiveSettings, SftpSourceSettings, load_settings
@@ -97,3 +98,13 @@ def test_sftp_source_without_its_section_is_a_config_error(tmp_path):
     config.write_text('[source]\nkind = "sftp"\n')
     with pytest.raises(ConfigError, match=r"sftp\.source: required"):
         build_source(load_settings(config))
+
+
+def test_config_check_looks_at_the_sftp_files_not_the_local_nas(tmp_path):
+    config = tmp_path / "mediasync.toml"
+    config.write_text('[source]\nkind = "sftp"\n[sftp.source]\nhost = "h"\nkey_file = "gone"\n'
+                      'known_hosts = "kh"\n[sftp.archive]\nhost = "nas"\nknown_hosts = "kh"\n')
+    (tmp_path / "kh").write_text("")
+    problems = check_settings(load_settings(config))
+    assert f"sftp.source.key_file: {tmp_path / 'gone'} is not a readable file" in problems
+    assert not any(p.startswith(("workflow.nas_archive", "sftp.archive")) for p in problems)
