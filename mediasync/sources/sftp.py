@@ -56,28 +56,31 @@ class SftpSource:
             yield self._asset(relpath, attrs)
 
     async def _walk(self, sftp: asyncssh.SFTPClient) -> list[tuple[bytes, asyncssh.SFTPAttrs]]:
-        try:
-            if not await sftp.isdir(self.root):
-                raise SourceError(f"{self.name}: remote root is not a folder")
-        except asyncssh.SFTPError as exc:
-            raise_if_dropped(exc)
-            raise SourceError(f"{self.name}: cannot read the remote root ({exc.reason})") from None
         found: list[tuple[bytes, asyncssh.SFTPAttrs]] = []
         folders = [b""]
         while folders:
             folder = folders.pop()
-            async for entry in sftp.scandir(posixpath.join(self.root, folder) or b"."):
-                name = entry.filename
-                if isinstance(name, str):
-                    name = name.encode("utf-8", "surrogateescape")
-                if name.startswith(b"."):  # hidden files, and our own temp names
-                    continue
-                relpath = posixpath.join(folder, name)
-                if entry.attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
-                    folders.append(relpath)
-                elif entry.attrs.type == asyncssh.FILEXFER_TYPE_REGULAR and self._wanted(relpath):
-                    found.append((relpath, entry.attrs))
+            try:
+                await self._list_folder(sftp, folder, folders, found)
+            except asyncssh.SFTPError as exc:
+                raise_if_dropped(exc)
+                where = folder.decode("utf-8", "replace") or "the remote root"
+                raise SourceError(f"{self.name}: cannot list {where} ({exc.reason})") from None
         return found
+
+    async def _list_folder(self, sftp: asyncssh.SFTPClient, folder: bytes, folders: list[bytes],
+                           found: list[tuple[bytes, asyncssh.SFTPAttrs]]) -> None:
+        async for entry in sftp.scandir(posixpath.join(self.root, folder)):
+            name = entry.filename
+            if isinstance(name, str):
+                name = name.encode("utf-8", "surrogateescape")
+            if name.startswith(b"."):  # hidden files, and our own temp names
+                continue
+            relpath = posixpath.join(folder, name)
+            if entry.attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
+                folders.append(relpath)
+            elif entry.attrs.type == asyncssh.FILEXFER_TYPE_REGULAR and self._wanted(relpath):
+                found.append((relpath, entry.attrs))
 
     def _wanted(self, relpath: bytes) -> bool:
         text = relpath.decode("utf-8", "replace")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mediasync.errors import SourceError
 from mediasync.files import partial_path
 from mediasync.model import MediaFile
 from mediasync.settings import Settings, SftpSourceSettings
@@ -79,3 +80,9 @@ def test_delete_removes_only_the_bytes_that_were_archived(source: SftpSource, tm
         (True, None), (False, "changed at the source since download"),
         (False, "already gone from the source")]
     assert not same.exists() and changed.read_bytes() == b"new bytes"
+
+
+def test_missing_remote_root_is_a_source_error(source: SftpSource, tmp_path: Path):
+    (tmp_path / "server").rmdir()
+    with pytest.raises(SourceError, match="cannot list the remote root"):
+        list(source.list_assets())
