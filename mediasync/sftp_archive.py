@@ -50,6 +50,13 @@ class SftpArchive:
         """A missing root means a missing share: never create it, never write beside it."""
         self.link.call(self._check)
 
+    @property
+    def verification(self) -> str:
+        """How written bytes are re-read, as decided by `check`."""
+        if self._command_root is not None:
+            return "by sha256sum on the server"
+        return "by reading them back over SFTP"
+
     def target_for(self, media: MediaFile, name: str) -> PurePosixPath:
         return self.root.joinpath(*layout_parts(self.layout, media, name))
 
