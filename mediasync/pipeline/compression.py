@@ -18,6 +18,7 @@ from mediasync.media.dask_runner import dask_executor
 from mediasync.media.parallel import compress_many
 from mediasync.media.video import VideoProgress
 from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.pipeline.archive import nas_archive
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.processing import as_told_of
@@ -129,6 +130,7 @@ def _outcome(ctx: RunContext, media: MediaFile, result: CompressionResult,
     return StageChange(media.id, Stage.COMPRESSED, updates, detail=result.reason)
 
 
+<<<<<<< HEAD
 def _kept(media: MediaFile, metadata: dict[str, Any], reason: str,
           report: StepReport) -> StageChange:
     assert media.id is not None
@@ -137,6 +139,12 @@ def _kept(media: MediaFile, metadata: dict[str, Any], reason: str,
         "compressed": False,
         "compression_metadata": {**metadata, "result": "kept", "reason": reason},
     }, detail=reason)
+=======
+def _target(ctx: RunContext, media: MediaFile) -> Path:
+    # the archive's own root: a mounted folder, or a folder on an SFTP server
+    relative = Path(media.nas_path).relative_to(nas_archive(ctx).root)  # type: ignore[arg-type]
+    return ctx.path("compressed") / relative.with_suffix(".jpg")
+>>>>>>> main
 
 
 def replace_original(ctx: RunContext, media: MediaFile, compressed: Path,
