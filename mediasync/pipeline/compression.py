@@ -8,9 +8,10 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
+from mediasync.archive import NasArchive
 from mediasync.errors import ArchiveError, FileProblem, MediaError
 from mediasync.files import copy_hashed, sha256_file
 from mediasync.media.compress import CompressionResult, CompressJob, choose_rule
@@ -77,19 +78,23 @@ def _cluster(address: str | None) -> Iterator[Executor | None]:
 
 def job_for(ctx: RunContext, media: MediaFile) -> CompressJob:
     """Compress the local working copy (its hash is the archived one) into the compressed
-    tree, at the archive's relative path."""
+    tree, at the archive's relative path. A mounted archive's copy stands in when the
+    working copy is gone; a remote one (SFTP) cannot."""
     if not media.nas_path:
         raise FileProblem(f"{media.label}: not archived, nothing to compress beside",
                           subject=media.source_id)
-    source = media.working_path
-    if source is None or not source.is_file():
-        source = Path(media.nas_path)
-    archive_root = ctx.settings.resolve(ctx.settings.workflow.nas_archive)
+    archive = nas_archive(ctx)
     try:
-        relative = Path(media.nas_path).relative_to(archive_root)
+        relative = PurePath(media.nas_path).relative_to(archive.root)
     except ValueError:
         raise FileProblem(f"{media.label}: archived at {media.nas_path}, outside the "
-                          f"archive {archive_root}", subject=media.source_id) from None
+                          f"archive {archive.root}", subject=media.source_id) from None
+    source = media.working_path
+    if source is None or not source.is_file():
+        if not isinstance(archive, NasArchive):
+            raise FileProblem(f"{media.label}: no working copy left to compress",
+                              subject=media.source_id)
+        source = Path(media.nas_path)
     return CompressJob(source, ctx.path("compressed") / relative, media.captured_at,
                        media.media_type)
 
@@ -130,7 +135,6 @@ def _outcome(ctx: RunContext, media: MediaFile, result: CompressionResult,
     return StageChange(media.id, Stage.COMPRESSED, updates, detail=result.reason)
 
 
-<<<<<<< HEAD
 def _kept(media: MediaFile, metadata: dict[str, Any], reason: str,
           report: StepReport) -> StageChange:
     assert media.id is not None
@@ -139,12 +143,6 @@ def _kept(media: MediaFile, metadata: dict[str, Any], reason: str,
         "compressed": False,
         "compression_metadata": {**metadata, "result": "kept", "reason": reason},
     }, detail=reason)
-=======
-def _target(ctx: RunContext, media: MediaFile) -> Path:
-    # the archive's own root: a mounted folder, or a folder on an SFTP server
-    relative = Path(media.nas_path).relative_to(nas_archive(ctx).root)  # type: ignore[arg-type]
-    return ctx.path("compressed") / relative.with_suffix(".jpg")
->>>>>>> main
 
 
 def replace_original(ctx: RunContext, media: MediaFile, compressed: Path,
@@ -154,11 +152,11 @@ def replace_original(ctx: RunContext, media: MediaFile, compressed: Path,
     in `content_hash` and records what the NAS now holds in `nas_path`/`nas_hash`."""
     assert media.nas_path is not None
     original = Path(media.nas_path)
+    if not isinstance(nas_archive(ctx), NasArchive):
+        return _original_kept(metadata, "replace_original needs a mounted archive, not SFTP")
     sharing = [m for m in ctx.ledger.files_where(nas_path=media.nas_path) if m.id != media.id]
     if sharing:
-        metadata["replaced_original"] = False
-        metadata["reason"] += f"; archived original kept: also the copy of {sharing[0].label}"
-        return {}
+        return _original_kept(metadata, f"it is also the copy of {sharing[0].label}")
     target = original.with_name(compressed.name)
     if target != original and target.exists():
         raise ArchiveError(f"{target}: exists already; the archived original "
@@ -177,6 +175,12 @@ def replace_original(ctx: RunContext, media: MediaFile, compressed: Path,
     metadata["replaced_original"] = {"nas_path": str(original), "sha256": media.nas_hash}
     return {"nas_path": str(target), "nas_hash": written.sha256,
             "compressed_path": str(target)}
+
+
+def _original_kept(metadata: dict[str, Any], why: str) -> dict[str, Any]:
+    metadata["replaced_original"] = False
+    metadata["reason"] += f"; archived original kept: {why}"
+    return {}
 
 
 class _Meter:
