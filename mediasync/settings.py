@@ -56,7 +56,10 @@ class DeleteGuards(BaseModel):
 
 
 class LedgerSettings(BaseModel):
+    # sqlite:///PATH, postgresql://... or supabase (SUPABASE_URL and
+    # SUPABASE_SERVICE_ROLE_KEY from the environment); see docs/ledger.md
     url: str = "sqlite:///mediasync.db"
+    timeout_seconds: float = Field(10, gt=0)  # connecting to / one request of a server
 
 
 class SyncthingSettings(BaseModel):

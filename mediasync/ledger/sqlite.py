@@ -7,29 +7,27 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mediasync.errors import LedgerError
-from mediasync.ledger.base import DeletionProof, FileRecord
+from mediasync.ledger.base import DEFAULT_LEASE_SECONDS, TABLES, DeletionProof, FileRecord
+from mediasync.ledger.changes import plan_changes, prepare_new
 from mediasync.ledger.columns import (
     MEDIA_COLUMNS,
     check_columns,
+    decode_deletion,
+    decode_event,
+    decode_file_record,
+    decode_operation,
     decode_row,
     encode_text,
-    from_text_time,
     to_text_time,
     utcnow,
 )
-from mediasync.model import (
-    MediaFile,
-    Stage,
-    StageChange,
-    StageEvent,
-    SyncOperation,
-    check_move,
-)
+from mediasync.model import MediaFile, Stage, StageChange, StageEvent, SyncOperation
 
 _INSERT_COLUMNS = tuple(c for c in MEDIA_COLUMNS if c != "id")
 
@@ -83,11 +81,21 @@ class SqliteLedger:
         with self._lock:
             self._db.close()
 
+    def schema_version(self) -> str | None:
+        return self._query("SELECT max(version) FROM schema_migrations")[0][0]
+
+    def table_counts(self) -> dict[str, int]:
+        return {t: self._query(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """`immediate` takes the write lock before the first read, so that what is read
+        cannot change before it is written (claims)."""
         with self._lock:
             try:
                 with self._db:
+                    if immediate:
+                        self._db.execute("BEGIN IMMEDIATE")
                     yield self._db
             except sqlite3.Error as exc:
                 raise LedgerError(f"ledger {self.path or ':memory:'}: {exc}") from None
@@ -119,10 +127,9 @@ class SqliteLedger:
         sql = (f"INSERT INTO media_files ({', '.join(_INSERT_COLUMNS)}) VALUES ({placeholders})"
                " ON CONFLICT (source, source_id) DO NOTHING RETURNING id")
         added: list[MediaFile] = []
+        prepare_new(files, now)
         with self._transaction() as db:
             for media in files:
-                check_move(None, media.workflow_stage, media.label)
-                media.created_at = media.updated_at = now
                 values = [encode_text(c, getattr(media, c)) for c in _INSERT_COLUMNS]
                 row = db.execute(sql, values).fetchone()
                 if row is None:
@@ -165,23 +172,32 @@ class SqliteLedger:
             return
         now = to_text_time(utcnow())
         with self._transaction() as db:
-            current = self._stages_of(db, [c.file_id for c in changes])
-            for change in changes:
-                if change.file_id not in current:
-                    raise LedgerError(f"ledger has no file with id {change.file_id}")
-                before = current[change.file_id]
-                check_move(before, change.to_stage, f"file {change.file_id}")
-                columns = {**change.updates, "workflow_stage": change.to_stage.value}
-                if change.to_stage == Stage.FAILED and before != Stage.FAILED:
-                    columns.setdefault("failed_stage", before.value)
-                self._update_row(db, change.file_id, columns, now)
-                db.execute(
-                    "INSERT INTO stage_events (file_id, from_stage, to_stage, run_id, at, detail)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (change.file_id, before.value, change.to_stage.value, run_id, now,
-                     change.detail),
-                )
-                current[change.file_id] = change.to_stage
+            planned = plan_changes(changes, self._stages_of(db, [c.file_id for c in changes]))
+            for plan in planned:
+                self._update_row(db, plan.file_id,
+                                 {**plan.columns, "claimed_by": None, "claimed_at": None}, now)
+            db.executemany(
+                "INSERT INTO stage_events (file_id, from_stage, to_stage, run_id, at, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)", [plan.event(run_id, now) for plan in planned])
+
+    def claim(self, stages: Iterable[Stage], limit: int, owner: str,
+              lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[MediaFile]:
+        stage_values = [Stage(s).value for s in stages]
+        now = utcnow()
+        lapsed = to_text_time(now - timedelta(seconds=lease_seconds))
+        with self._transaction(immediate=True) as db:
+            rows = db.execute(
+                f"UPDATE media_files SET claimed_by = ?, claimed_at = ? WHERE id IN ("
+                f"SELECT id FROM media_files WHERE workflow_stage IN "
+                f"({', '.join('?' for _ in stage_values)}) AND (claimed_by IS NULL"
+                f" OR claimed_by = ? OR claimed_at < ?) ORDER BY id LIMIT ?) RETURNING *",
+                [owner, to_text_time(now), *stage_values, owner, lapsed, limit]).fetchall()
+        return sorted((decode_row(dict(r)) for r in rows), key=lambda m: m.id or 0)
+
+    def release(self, owner: str) -> int:
+        with self._transaction() as db:
+            return db.execute("UPDATE media_files SET claimed_by = NULL, claimed_at = NULL"
+                              " WHERE claimed_by = ?", (owner,)).rowcount
 
     @staticmethod
     def _stages_of(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Stage]:
@@ -197,7 +213,6 @@ class SqliteLedger:
     @staticmethod
     def _update_row(db: sqlite3.Connection, file_id: int, columns: dict[str, Any],
                     now: str | None) -> None:
-        check_columns(columns)
         columns = {**columns, "updated_at": now}
         assignments = ", ".join(f"{c} = ?" for c in columns)
         values = [encode_text(c, v) if c != "updated_at" else v for c, v in columns.items()]
@@ -206,6 +221,7 @@ class SqliteLedger:
     def update(self, file_id: int, run_id: str | None = None, **columns: Any) -> None:
         if "workflow_stage" in columns:
             raise LedgerError("stage changes go through apply()")
+        check_columns(columns)
         with self._transaction() as db:
             self._update_row(db, file_id, columns, to_text_time(utcnow()))
 
@@ -216,11 +232,7 @@ class SqliteLedger:
     def events(self, file_id: int) -> list[StageEvent]:
         rows = self._query("SELECT * FROM stage_events WHERE file_id = ? ORDER BY id",
                            (file_id,))
-        return [StageEvent(file_id=r["file_id"],
-                           from_stage=Stage(r["from_stage"]) if r["from_stage"] else None,
-                           to_stage=Stage(r["to_stage"]), run_id=r["run_id"],
-                           at=from_text_time(r["at"]), detail=r["detail"])  # type: ignore[arg-type]
-                for r in rows]
+        return [decode_event(dict(r)) for r in rows]
 
     def record_deletions(self, proofs: Sequence[DeletionProof]) -> None:
         with self._transaction() as db:
@@ -239,11 +251,7 @@ class SqliteLedger:
     def deletions(self, file_id: int) -> list[DeletionProof]:
         rows = self._query("SELECT * FROM source_deletions WHERE file_id = ? ORDER BY id",
                            (file_id,))
-        return [DeletionProof(file_id=r["file_id"], source_id=r["source_id"],
-                              nas_path=r["nas_path"], nas_hash=r["nas_hash"],
-                              pixel_version=r["pixel_version"], run_id=r["run_id"],
-                              deleted_at=from_text_time(r["deleted_at"]))  # type: ignore[arg-type]
-                for r in rows]
+        return [decode_deletion(dict(r)) for r in rows]
 
     # sync_operations -----------------------------------------------------------------------
     def start_operation(self, op: SyncOperation) -> int:
@@ -278,15 +286,12 @@ class SqliteLedger:
             sql += " WHERE operation_type = ?"
             params.append(operation_type)
         rows = self._query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
-        return [_decode_operation(dict(r)) for r in rows]
+        return [decode_operation(dict(r)) for r in rows]
 
     # file_records ------------------------------------------------------------------------
     def file_records(self, root: str) -> dict[str, FileRecord]:
         rows = self._query("SELECT * FROM file_records WHERE root = ?", (root,))
-        return {r["rel_path"]: FileRecord(
-            root=r["root"], rel_path=r["rel_path"], size=r["size"], mtime_ns=r["mtime_ns"],
-            content_hash=r["content_hash"], scan_generation=r["scan_generation"],
-            updated_at=from_text_time(r["updated_at"])) for r in rows}
+        return {r["rel_path"]: decode_file_record(dict(r)) for r in rows}
 
     def upsert_file_records(self, records: Sequence[FileRecord]) -> None:
         now = to_text_time(utcnow())
@@ -313,9 +318,3 @@ class SqliteLedger:
                 (root, generation))
             return cursor.rowcount
 
-
-def _decode_operation(row: dict[str, Any]) -> SyncOperation:
-    row["started_at"] = from_text_time(row["started_at"])
-    row["finished_at"] = from_text_time(row["finished_at"])
-    row["detail"] = json.loads(row["detail"]) if row["detail"] else None
-    return SyncOperation(**row)
