@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,19 +49,32 @@ def pg_server_url() -> Iterator[str]:
         cluster.remove()
 
 
+@contextmanager
+def new_database(server_url: str) -> Iterator[str]:
+    """An empty database of a unique name, dropped afterwards."""
+    name = f"mediasync_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_url(pg_server_url: str) -> Iterator[str]:
     """A database of this session's own, migrated."""
-    name = f"mediasync_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(pg_server_url, name)
-    try:
+    with new_database(pg_server_url) as url:
         migrate_url(url)
         yield url
-    finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_pg_url(pg_server_url: str) -> Iterator[str]:
+    """A database of this test's own, not migrated."""
+    with new_database(pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
