@@ -9,11 +9,8 @@ against a local PostgREST-speaking server that executes on that same database.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -22,7 +19,7 @@ from pydantic import SecretStr
 from mediasync.ledger.base import TABLES, Ledger
 from mediasync.ledger.migrate import migrate_url
 from tests.fakes.postgrest_server import PostgrestServer
-from tests.ledger.pgcluster import Cluster, answers
+from tests.ledger.pgcluster import new_database, postgres_server
 
 DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SERVICE_KEY = "service-role-test-key"
@@ -31,35 +28,10 @@ BACKENDS = ("sqlite", "postgres", "supabase")
 LedgerFactory = Callable[..., Ledger]
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
-    url = os.environ.get("MEDIASYNC_TEST_POSTGRES_URL", DEFAULT_TEST_URL)
-    if answers(url):
+    with postgres_server(os.environ.get("MEDIASYNC_TEST_POSTGRES_URL", DEFAULT_TEST_URL)) as url:
         yield url
-        return
-    cluster = Cluster()
-    try:
-        cluster.start()
-        yield cluster.url
-    finally:
-        cluster.remove()
-
-
-@contextmanager
-def new_database(server_url: str) -> Iterator[str]:
-    """An empty database of a unique name, dropped afterwards."""
-    name = f"mediasync_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(server_url, name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

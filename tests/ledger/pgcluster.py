@@ -1,8 +1,9 @@
-"""A throwaway Postgres cluster from Debian's packages, in a temp folder, on a free port.
+"""Postgres for tests and benchmarks: the server that answers at a URL, or else a
+throwaway cluster from Debian's packages in a temp folder on a free port.
 
-Used when no server answers at the test URL, and by the outage test (which stops and
-restarts its own server, never the shared one). Postgres refuses to run as root, so as
-root the cluster runs as the `postgres` user (or `nobody`).
+The outage test uses a cluster of its own too (it stops and restarts it, never the
+shared server). Postgres refuses to run as root, so as root the cluster runs as the
+`postgres` user (or `nobody`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -86,3 +91,34 @@ def answers(url: str) -> bool:
     except psycopg.OperationalError:
         return False
     return True
+
+
+@contextmanager
+def postgres_server(url: str) -> Iterator[str]:
+    """The server at `url` when it answers, else a throwaway cluster for the duration."""
+    if answers(url):
+        yield url
+        return
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.remove()
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextmanager
+def new_database(server_url: str) -> Iterator[str]:
+    """An empty database of a unique name, dropped afterwards."""
+    name = f"mediasync_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
