@@ -85,5 +85,24 @@ def info(config: ConfigOption = None, url: UrlOption = None) -> None:
         typer.echo(f"{table}: {count}")
 
 
+@app.command()
+def release(owner: Annotated[str, typer.Argument(help="The run id that holds the files.")],
+            config: ConfigOption = None, url: UrlOption = None) -> None:
+    """Give back the files a run that died still holds, without waiting for the lease.
+
+    Example: mediasync ledger release 0b7c1f3e-5d0a-4c52-9a53-2f1e8f2b6f10
+    """
+    try:
+        settings, target = _settings_and_url(config, url)
+        ledger = open_ledger(target, settings.base_dir, timeout=settings.ledger.timeout_seconds)
+        try:
+            count = ledger.release(owner)
+        finally:
+            ledger.close()
+    except MediasyncError as error:
+        raise _fail(error) from None
+    typer.echo(f"released {count} files held by {owner}")
+
+
 def _shown(url: str) -> str:
     return redact(url) if url.startswith(POSTGRES_SCHEMES) else url

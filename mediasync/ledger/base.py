@@ -6,6 +6,7 @@ Backends (SQLite, Postgres, Supabase REST) share one schema and these semantics:
 - writes are batched: one call, one transaction, whatever the number of rows.
 - `claim` hands each file to one worker at a time: a claim lasts until the file's next
   stage change, `release`, or the end of its lease (a crashed worker's files come back).
+  Steps use `mediasync.ledger.claims`.
 """
 
 from __future__ import annotations
@@ -95,9 +96,9 @@ class Ledger(Protocol):
 
     def claim(self, stages: Iterable[Stage], limit: int, owner: str,
               lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[MediaFile]:
-        """Take up to `limit` files at these stages, oldest first, that no other owner
-        holds (a claim older than `lease_seconds` has lapsed; an owner may take its own
-        files again). Two workers never get the same file."""
+        """Take up to `limit` files at these stages, oldest first, that nobody holds (a
+        claim older than `lease_seconds` has lapsed). Two workers never get the same
+        file; files an owner holds already are not handed to it again."""
         ...
 
     def release(self, owner: str) -> int:

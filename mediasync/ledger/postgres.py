@@ -181,7 +181,7 @@ class PostgresLedger:
         rows = self._query(
             "UPDATE media_files SET claimed_by = %(owner)s, claimed_at = %(now)s"
             " WHERE id IN (SELECT id FROM media_files WHERE workflow_stage = ANY(%(stages)s)"
-            " AND (claimed_by IS NULL OR claimed_by = %(owner)s OR claimed_at < %(lapsed)s)"
+            " AND (claimed_by IS NULL OR claimed_at < %(lapsed)s)"
             " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING *",
             {"owner": owner, "now": now, "stages": [Stage(s).value for s in stages],
              "lapsed": now - timedelta(seconds=lease_seconds), "limit": limit})  # type: ignore[arg-type]

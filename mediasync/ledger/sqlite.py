@@ -194,8 +194,8 @@ class SqliteLedger:
                 f"UPDATE media_files SET claimed_by = ?, claimed_at = ? WHERE id IN ("
                 f"SELECT id FROM media_files WHERE workflow_stage IN "
                 f"({', '.join('?' for _ in stage_values)}) AND (claimed_by IS NULL"
-                f" OR claimed_by = ? OR claimed_at < ?) ORDER BY id LIMIT ?) RETURNING *",
-                [owner, to_text_time(now), *stage_values, owner, lapsed, limit]).fetchall()
+                f" OR claimed_at < ?) ORDER BY id LIMIT ?) RETURNING *",
+                [owner, to_text_time(now), *stage_values, lapsed, limit]).fetchall()
         return sorted((decode_row(dict(r)) for r in rows), key=lambda m: m.id or 0)
 
     def release(self, owner: str) -> int:

@@ -278,8 +278,7 @@ class SupabaseLedger:
         self._writable()
         now = utcnow()
         lapsed = to_text_time(now - timedelta(seconds=lease_seconds)) or ""
-        free = (f"claimed_by.is.null,claimed_by.eq.{quoted(owner)},"
-                f"claimed_at.lt.{quoted(lapsed)}")
+        free = f"claimed_by.is.null,claimed_at.lt.{quoted(lapsed)}"
         stage_values = [Stage(s).value for s in stages]
         candidates = self._rows(lambda: self._table("media_files").select("id")
                                 .in_("workflow_stage", stage_values).or_(free).order("id"),

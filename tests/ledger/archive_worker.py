@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediasync.ledger.base import Ledger
+from mediasync.ledger.claims import claim_batches, holding
 from mediasync.ledger.postgres import PostgresLedger
 from mediasync.model import MediaFile, Stage, StageChange
 
@@ -24,14 +25,15 @@ def run_step(ledger: Ledger, owner: str, archive: Callable[[MediaFile], None],
              batch: int = 5, before_apply: Callable[[], None] | None = None) -> int:
     """Archive everything at the input stage; returns how many files this call did."""
     done = 0
-    while files := ledger.claim([INPUT], batch, owner):
-        for media in files:
-            archive(media)
-        if before_apply is not None:
-            before_apply()
-        ledger.apply([StageChange(m.id, OUTPUT, {"nas_archived": True})  # type: ignore[arg-type]
-                      for m in files], run_id=owner)
-        done += len(files)
+    with holding(ledger, owner):
+        for files in claim_batches(ledger, [INPUT], owner, batch):
+            for media in files:
+                archive(media)
+            if before_apply is not None:
+                before_apply()
+            ledger.apply([StageChange(m.id, OUTPUT, {"nas_archived": True})  # type: ignore[arg-type]
+                          for m in files], run_id=owner)
+            done += len(files)
     return done
 
 

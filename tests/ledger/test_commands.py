@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from mediasync.commands.ledger import app
 from mediasync.ledger.postgres import PostgresLedger
-from mediasync.model import MediaFile
+from mediasync.model import MediaFile, Stage
 
 runner = CliRunner()
 VERSION = "20261121170000"
@@ -60,3 +60,15 @@ def test_an_unreachable_server_is_one_line_without_the_password() -> None:
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "pw-9876" not in result.output
     assert result.output.startswith("error: ledger postgres://u:***@127.0.0.1:9/x:")
+
+
+def test_release_gives_back_what_a_dead_run_holds(empty_pg_url: str) -> None:
+    ledger = PostgresLedger(empty_pg_url)
+    ledger.add_files([MediaFile(source="folder", source_id=f"{n}.jpg", filename=f"{n}.jpg")
+                      for n in range(3)], None)
+    ledger.claim([Stage.DOWNLOADED], 2, owner="dead-run")
+    result = runner.invoke(app, ["release", "dead-run", "--url", empty_pg_url])
+    assert result.exit_code == 0, result.output
+    assert "released 2 files held by dead-run" in result.output
+    assert len(ledger.claim([Stage.DOWNLOADED], 3, owner="next-run")) == 3
+    ledger.close()
