@@ -39,7 +39,7 @@ def run(ctx: RunContext) -> StepReport:
     # claimed batches: workers running this step at once never archive the same file
     with holding(ctx.ledger, ctx.run_id), ChangeWriter(ctx) as changes:
         for files in claim_batches(ctx.ledger, input_stages(ctx), ctx.run_id, BATCH_FILES,
-                                   ctx.limit):
+                                   ctx.limit, ctx.settings.ledger.claim_lease_seconds):
             if number == 0:
                 archive.check()
             for media in files:

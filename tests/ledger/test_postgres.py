@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,9 @@ from mediasync.ledger import open_ledger
 from mediasync.ledger.base import TABLES
 from mediasync.ledger.migrate import migrate_url
 from mediasync.ledger.postgres import PostgresLedger
-from mediasync.model import MediaFile, Stage
-from tests.ledger.archive_worker import OUTPUT, run_step
+from mediasync.model import MediaFile
+from tests.ledger.archive_worker import OUTPUT
 from tests.ledger.conftest import empty_tables
-from tests.ledger.pgcluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,50 +45,6 @@ def test_two_worker_processes_never_archive_the_same_file(pg_url: str, tmp_path:
     assert Counter(done[0] + done[1]) == Counter(ids)  # every file once, none twice
     assert ledger.counts_by_stage() == {OUTPUT.value: 300}
     ledger.close()
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[Cluster]:
-    """A cluster this test may stop: never the shared server."""
-    cluster = Cluster()
-    cluster.start()
-    yield cluster
-    cluster.remove()
-
-
-def test_server_stopping_mid_step_fails_the_step_and_the_rerun_finishes(
-        own_server: Cluster) -> None:
-    url = own_server.url
-    migrate_url(url)
-    ledger = PostgresLedger(url, timeout=2)
-    ids = seed(ledger, 30)
-    archived: list[int] = []
-    batches = 0
-
-    def stop_during_second_batch() -> None:
-        nonlocal batches
-        batches += 1
-        if batches == 2:
-            own_server.stop("immediate")
-
-    with pytest.raises(LedgerError) as failure:
-        run_step(ledger, "run-1", lambda m: archived.append(m.id),  # type: ignore[arg-type]
-                 batch=10, before_apply=stop_during_second_batch)
-    message = str(failure.value)
-    assert "\n" not in message and message.startswith(f"ledger {url}:")
-    assert failure.value.retryable
-    ledger.close()
-    first_batch = archived[:10]
-
-    own_server.start()
-    rerun = PostgresLedger(url, timeout=2)
-    again: list[int] = []
-    assert run_step(rerun, "run-1", lambda m: again.append(m.id), batch=10) == 20  # type: ignore[arg-type]
-    assert sorted(again) == sorted(set(ids) - set(first_batch))
-    assert rerun.counts_by_stage() == {OUTPUT.value: 30}
-    for file_id in ids:  # one move per file: nothing recorded twice, nothing lost
-        assert [e.to_stage for e in rerun.events(file_id)] == [Stage.DOWNLOADED, OUTPUT]
-    rerun.close()
 
 
 def test_unreachable_server_is_one_line_without_the_password() -> None:

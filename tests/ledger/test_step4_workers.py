@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from mediasync.ledger.postgres import PostgresLedger
 from mediasync.model import Stage
 from mediasync.pipeline import download
 from mediasync.pipeline.steps import open_context
 from tests.helpers import Workspace
+from tests.ledger.library import photos
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = 250  # more than two claimed batches of the step (100 files each)
 
 
-def photos(folder: Path, count: int) -> None:
-    rng = random.Random(4)
-    for n in range(count):
-        pixels = bytes(rng.getrandbits(8) for _ in range(32 * 32 * 3))
-        Image.frombytes("RGB", (32, 32), pixels).save(folder / f"IMG_{n:04d}.jpg")
-
-
+@pytest.mark.slow
 def test_two_workers_running_step_4_never_archive_the_same_file(
         empty_pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     workspace = Workspace.create(tmp_path / "ws")
