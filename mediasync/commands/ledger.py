@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +11,7 @@ import typer
 
 from mediasync.errors import MediasyncError
 from mediasync.ledger import SUPABASE, open_ledger
+from mediasync.ledger.base import Ledger
 from mediasync.ledger.migrate import latest_version, migrate_url
 from mediasync.ledger.pg import POSTGRES_SCHEMES, redact
 from mediasync.settings import Settings, load_settings
@@ -25,6 +28,16 @@ UrlOption = Annotated[str | None, typer.Option(
 def _settings_and_url(config: Path | None, url: str | None) -> tuple[Settings, str]:
     settings = load_settings(config)
     return settings, url or settings.ledger.url
+
+
+@contextmanager
+def _opened(target: str, settings: Settings, read_only: bool = False) -> Iterator[Ledger]:
+    ledger = open_ledger(target, settings.base_dir, read_only=read_only,
+                         timeout=settings.ledger.timeout_seconds)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
 
 
 def _fail(error: MediasyncError) -> typer.Exit:
@@ -47,9 +60,8 @@ def migrate(config: ConfigOption = None, url: UrlOption = None) -> None:
         if target.startswith(POSTGRES_SCHEMES):
             applied = migrate_url(target, settings.ledger.timeout_seconds)
         else:
-            ledger = open_ledger(target, settings.base_dir)
-            ledger.migrate()
-            ledger.close()
+            with _opened(target, settings) as ledger:
+                ledger.migrate()
             applied = []
     except MediasyncError as error:
         raise _fail(error) from None
@@ -67,17 +79,13 @@ def info(config: ConfigOption = None, url: UrlOption = None) -> None:
     """
     try:
         settings, target = _settings_and_url(config, url)
-        ledger = open_ledger(target, settings.base_dir, read_only=True,
-                             timeout=settings.ledger.timeout_seconds)
-        try:
-            version = ledger.schema_version()
+        with _opened(target, settings, read_only=True) as ledger:
+            backend, version = ledger.backend, ledger.schema_version()
             counts = ledger.table_counts() if version else {}
-        finally:
-            ledger.close()
     except MediasyncError as error:
         raise _fail(error) from None
     latest = latest_version()
-    typer.echo(f"backend: {ledger.backend}")
+    typer.echo(f"backend: {backend}")
     typer.echo(f"ledger: {_shown(target)}")
     state = "up to date" if version == latest else f"latest is {latest}: run ledger migrate"
     typer.echo(f"schema: {version or 'none'} ({state})")
@@ -94,11 +102,8 @@ def release(owner: Annotated[str, typer.Argument(help="The run id that holds the
     """
     try:
         settings, target = _settings_and_url(config, url)
-        ledger = open_ledger(target, settings.base_dir, timeout=settings.ledger.timeout_seconds)
-        try:
+        with _opened(target, settings) as ledger:
             count = ledger.release(owner)
-        finally:
-            ledger.close()
     except MediasyncError as error:
         raise _fail(error) from None
     typer.echo(f"released {count} files held by {owner}")

@@ -118,20 +118,21 @@ class SupabaseLedger:
     def _table(self, name: str) -> Any:
         return self._client.table(name)
 
-    def _run(self, query: Any) -> Any:
+    def _run(self, query: Any, absent_ok: bool = False) -> Any:
+        """The response; None for a missing table when `absent_ok`."""
         try:
             return query.execute()
         except APIError as exc:
-            raise self._error(f"{exc.code}: {exc.message}", exc.code) from None
+            if absent_ok and exc.code in _MISSING_TABLE:
+                return None
+            raise self._error(f"{exc.code}: {exc.message}") from None
         except httpx.HTTPError as exc:
-            raise self._error(f"unreachable ({type(exc).__name__}: {exc})", None,
+            raise self._error(f"unreachable ({type(exc).__name__}: {exc})",
                               retryable=True) from None
 
-    def _error(self, message: str, code: str | None, retryable: bool = False) -> LedgerError:
+    def _error(self, message: str, retryable: bool = False) -> LedgerError:
         message = message.replace(self._key.get_secret_value(), "***")
-        error = LedgerError(f"ledger supabase {self.url}: {message}", retryable=retryable)
-        error.subject = code
-        return error
+        return LedgerError(f"ledger supabase {self.url}: {message}", retryable=retryable)
 
     def _writable(self) -> None:
         if self.read_only:
@@ -181,15 +182,9 @@ class SupabaseLedger:
         return found
 
     def schema_version(self) -> str | None:
-        query = (self._table("schema_migrations").select("version")
-                 .order("version", desc=True).limit(1))
-        try:
-            rows = self._run(query).data
-        except LedgerError as exc:
-            if exc.subject in _MISSING_TABLE:
-                return None
-            raise
-        return rows[0]["version"] if rows else None
+        response = self._run(self._table("schema_migrations").select("version")
+                             .order("version", desc=True).limit(1), absent_ok=True)
+        return response.data[0]["version"] if response and response.data else None
 
     def table_counts(self) -> dict[str, int]:
         return {table: self._count(table) for table in TABLES}

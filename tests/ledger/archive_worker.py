@@ -22,15 +22,13 @@ INPUT, OUTPUT = Stage.DOWNLOADED, Stage.NAS_ARCHIVED
 
 
 def run_step(ledger: Ledger, owner: str, archive: Callable[[MediaFile], None],
-             batch: int = 5, before_apply: Callable[[], None] | None = None) -> int:
+             batch: int = 5) -> int:
     """Archive everything at the input stage; returns how many files this call did."""
     done = 0
     with holding(ledger, owner):
         for files in claim_batches(ledger, [INPUT], owner, batch):
             for media in files:
                 archive(media)
-            if before_apply is not None:
-                before_apply()
             ledger.apply([StageChange(m.id, OUTPUT, {"nas_archived": True})  # type: ignore[arg-type]
                           for m in files], run_id=owner)
             done += len(files)
