@@ -34,7 +34,8 @@ def available(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     if not folder.is_dir():
         raise ConfigError(f"migrations folder not found: {folder}")
     found = [(_NAME.match(p.name), p) for p in folder.iterdir() if p.suffix == ".sql"]
-    return sorted(Migration(m.group(1), m.group(2), p) for m, p in found if m)
+    return sorted((Migration(m.group(1), m.group(2), p) for m, p in found if m),
+                  key=lambda migration: migration.version)
 
 
 def latest_version() -> str:
