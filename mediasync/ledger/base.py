@@ -5,7 +5,8 @@ Backends (SQLite, Postgres, Supabase REST) share one schema and these semantics:
 - every stage change appends a row to `stage_events` in the same transaction.
 - writes are batched: one call, one transaction, whatever the number of rows.
 - `claim` hands each file to one worker at a time: a claim lasts until the file's next
-  stage change, `release`, or the end of its lease (a crashed worker's files come back).
+  stage change, `release`, the end of the worker's session (process or connection), or
+  the end of its lease.
   Steps use `mediasync.ledger.claims`.
 """
 

@@ -18,6 +18,8 @@ from mediasync.ledger.columns import check_columns
 from mediasync.model import MediaFile, Stage, StageChange, check_move
 
 EVENT_COLUMNS = ("file_id", "from_stage", "to_stage", "run_id", "at", "detail")
+# a stage change ends the file's claim: these columns are cleared with it
+CLAIM_COLUMNS = ("claimed_by", "claimed_at", "claimed_session")
 
 
 @dataclass

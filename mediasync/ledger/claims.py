@@ -6,8 +6,8 @@
 
 Each batch is claimed for this run only; a move to the next stage ends a file's claim,
 and whatever the run still holds is released when the step ends. A retry of the step
-in the same run first drops what the failed try left claimed; claims of a run that died
-without releasing lapse after their lease.
+in the same run first drops what the failed try left claimed; the claims of a worker
+that was killed are free at once (see sessions.py), or after their lease over REST.
 """
 
 from __future__ import annotations

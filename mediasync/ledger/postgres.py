@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from mediasync.ledger.base import DEFAULT_LEASE_SECONDS
 from mediasync.ledger.changes import (
+    CLAIM_COLUMNS,
     EVENT_COLUMNS,
     PlannedChange,
     plan_changes,
@@ -30,6 +31,13 @@ from mediasync.ledger.sql import Batch, Rows, SqlLedger
 from mediasync.model import MediaFile, Stage, StageChange
 
 _INSERT_COLUMNS = tuple(c for c in MEDIA_COLUMNS if c != "id")
+_CLAIM_ENDS = ", ".join(f"{c} = NULL" for c in CLAIM_COLUMNS)
+# the claim's holder (see _hold) has no server session any more; a session of another
+# role may hide its start time, and then its pid alone keeps the claim
+_SESSION_GONE = (
+    "(m.claimed_session IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a"
+    " WHERE a.pid = split_part(m.claimed_session, '/', 1)::int AND (a.backend_start IS NULL"
+    " OR extract(epoch FROM a.backend_start)::text = split_part(m.claimed_session, '/', 2))))")
 _dumps = partial(json.dumps, sort_keys=True, default=str)
 
 
@@ -54,7 +62,8 @@ class PostgresLedger(SqlLedger):
         runs). `timeout` bounds connecting and waiting for a pooled connection."""
         self.url = url
         self.read_only = read_only
-        connect(url, timeout).close()  # fail now, with the server's own reason
+        self._timeout = timeout
+        self._holder, self._session = self._hold()  # fails now, with the server's reason
         kwargs: dict[str, Any] = {"row_factory": dict_row,
                                   "connect_timeout": max(1, round(timeout))}
         if read_only:
@@ -73,6 +82,26 @@ class PostgresLedger(SqlLedger):
 
     def close(self) -> None:
         self._pool.close()
+        self._holder.close()
+
+    def _hold(self) -> tuple[psycopg.Connection[Any], str]:
+        """A connection kept open for as long as this ledger is: the claims it takes name
+        its server session, and a claim whose session has ended (the process was killed,
+        the server restarted) is free again at once."""
+        holder = connect(self.url, self._timeout)
+        holder.autocommit = True
+        row = holder.execute("SELECT pg_backend_pid()::text || '/' ||"
+                             " extract(epoch FROM backend_start)::text FROM pg_stat_activity"
+                             " WHERE pid = pg_backend_pid()").fetchone()
+        return holder, row[0]  # type: ignore[index]
+
+    def _live_session(self) -> str:
+        try:
+            self._holder.execute("SELECT 1")
+        except psycopg.Error:
+            self._holder.close()
+            self._holder, self._session = self._hold()
+        return self._session
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
@@ -154,14 +183,17 @@ class PostgresLedger(SqlLedger):
     def claim(self, stages: Iterable[Stage], limit: int, owner: str,
               lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[MediaFile]:
         now = utcnow()
+        session = self._live_session()
         # SKIP LOCKED: a concurrent claimer passes over the rows another is taking; the
         # UPDATE re-checks the claim on rows committed meanwhile.
         rows = self._query(
-            "UPDATE media_files SET claimed_by = %(owner)s, claimed_at = %(now)s"
-            " WHERE id IN (SELECT id FROM media_files WHERE workflow_stage = ANY(%(stages)s)"
-            " AND (claimed_by IS NULL OR claimed_at < %(lapsed)s)"
-            " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING *",
-            {"owner": owner, "now": now, "stages": [Stage(s).value for s in stages],
+            "UPDATE media_files SET claimed_by = %(owner)s, claimed_at = %(now)s,"
+            " claimed_session = %(session)s WHERE id IN (SELECT m.id FROM media_files m"
+            " WHERE m.workflow_stage = ANY(%(stages)s) AND (m.claimed_by IS NULL"
+            " OR m.claimed_at < %(lapsed)s OR " + _SESSION_GONE + ")"
+            " ORDER BY m.id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING *",
+            {"owner": owner, "now": now, "session": session,
+             "stages": [Stage(s).value for s in stages],
              "lapsed": now - timedelta(seconds=lease_seconds), "limit": limit})  # type: ignore[arg-type]
         return sorted((decode_row(r) for r in rows), key=lambda m: m.id or 0)
 
@@ -170,8 +202,7 @@ def _update_run(cur: psycopg.Cursor[Any], run: list[PlannedChange]) -> None:
     columns = list(run[0].columns)
     assignments = ", ".join(f"{c} = %s" for c in columns)
     cur.executemany(
-        f"UPDATE media_files SET {assignments}, claimed_by = NULL, claimed_at = NULL"
-        " WHERE id = %s",
+        f"UPDATE media_files SET {assignments}, {_CLAIM_ENDS} WHERE id = %s",
         [[*(encode(c, plan.columns[c]) for c in columns), plan.file_id] for plan in run])
 
 

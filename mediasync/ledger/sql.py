@@ -13,6 +13,7 @@ from typing import Any
 
 from mediasync.errors import LedgerError
 from mediasync.ledger.base import TABLES, DeletionProof, FileRecord
+from mediasync.ledger.changes import CLAIM_COLUMNS
 from mediasync.ledger.columns import (
     check_columns,
     decode_deletion,
@@ -105,8 +106,9 @@ class SqlLedger:
                        self._time(utcnow()), file_id])
 
     def release(self, owner: str) -> int:
-        return self._execute("UPDATE media_files SET claimed_by = NULL, claimed_at = NULL"
-                             " WHERE claimed_by = ?", (owner,))[0]
+        cleared = ", ".join(f"{c} = NULL" for c in CLAIM_COLUMNS)
+        return self._execute(f"UPDATE media_files SET {cleared} WHERE claimed_by = ?",
+                             (owner,))[0]
 
     def counts_by_stage(self) -> dict[str, int]:
         rows = self._query("SELECT workflow_stage AS s, count(*) AS n FROM media_files"

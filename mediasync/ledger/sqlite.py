@@ -14,8 +14,9 @@ from typing import Any
 
 from mediasync.errors import LedgerError
 from mediasync.ledger.base import DEFAULT_LEASE_SECONDS
-from mediasync.ledger.changes import EVENT_COLUMNS, plan_changes, prepare_new
+from mediasync.ledger.changes import CLAIM_COLUMNS, EVENT_COLUMNS, plan_changes, prepare_new
 from mediasync.ledger.columns import MEDIA_COLUMNS, decode_row, encode_text, to_text_time, utcnow
+from mediasync.ledger.sessions import process_alive, process_session
 from mediasync.ledger.sql import Batch, Rows, SqlLedger, marks
 from mediasync.model import MediaFile, Stage, StageChange
 
@@ -30,6 +31,7 @@ class SqliteLedger(SqlLedger):
         any write (dry runs); a missing file then reads as an empty ledger."""
         self.path = path
         self.read_only = read_only
+        self._session = process_session()
         self._lock = threading.RLock()
         try:
             self._db = self._connect(path, read_only)
@@ -150,7 +152,7 @@ class SqliteLedger(SqlLedger):
             planned = plan_changes(changes, self._stages_of(db, [c.file_id for c in changes]))
             for plan in planned:
                 self._update_row(db, plan.file_id,
-                                 {**plan.columns, "claimed_by": None, "claimed_at": None}, now)
+                                 {**plan.columns, **dict.fromkeys(CLAIM_COLUMNS)}, now)
             db.executemany(
                 f"INSERT INTO stage_events ({', '.join(EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
                 [plan.event(run_id, now) for plan in planned])
@@ -161,12 +163,22 @@ class SqliteLedger(SqlLedger):
         now = utcnow()
         lapsed = to_text_time(now - timedelta(seconds=lease_seconds))
         with self._transaction(immediate=True) as db:
+            gone = self._gone_sessions(db)
             rows = db.execute(
-                f"UPDATE media_files SET claimed_by = ?, claimed_at = ? WHERE id IN ("
-                f"SELECT id FROM media_files WHERE workflow_stage IN ({marks(len(stage_values))})"
-                f" AND (claimed_by IS NULL OR claimed_at < ?) ORDER BY id LIMIT ?) RETURNING *",
-                [owner, to_text_time(now), *stage_values, lapsed, limit]).fetchall()
+                f"UPDATE media_files SET claimed_by = ?, claimed_at = ?, claimed_session = ?"
+                f" WHERE id IN (SELECT id FROM media_files WHERE workflow_stage IN"
+                f" ({marks(len(stage_values))}) AND (claimed_by IS NULL OR claimed_at < ?"
+                f" OR claimed_session IN ({marks(len(gone))})) ORDER BY id LIMIT ?) RETURNING *",
+                [owner, to_text_time(now), self._session, *stage_values, lapsed, *gone,
+                 limit]).fetchall()
         return sorted((decode_row(dict(r)) for r in rows), key=lambda m: m.id or 0)
+
+    @staticmethod
+    def _gone_sessions(db: sqlite3.Connection) -> list[str]:
+        """Holders of claims whose process has ended (killed, crashed)."""
+        rows = db.execute("SELECT DISTINCT claimed_session FROM media_files"
+                          " WHERE claimed_session IS NOT NULL").fetchall()
+        return [row[0] for row in rows if not process_alive(row[0])]
 
     @staticmethod
     def _stages_of(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Stage]:

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS media_files (
     source_deleted_at TEXT,
     claimed_by TEXT,
     claimed_at TEXT,
+    claimed_session TEXT,  -- who holds the claim: it dies with them
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (source, source_id)
@@ -44,6 +45,8 @@ CREATE TABLE IF NOT EXISTS media_files (
 CREATE INDEX IF NOT EXISTS media_files_stage ON media_files (workflow_stage, id);
 CREATE INDEX IF NOT EXISTS media_files_group ON media_files (group_id);
 CREATE INDEX IF NOT EXISTS media_files_hash ON media_files (content_hash);
+CREATE INDEX IF NOT EXISTS media_files_claims ON media_files (claimed_session)
+    WHERE claimed_session IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS stage_events (
     id INTEGER PRIMARY KEY,

@@ -31,7 +31,7 @@ from supabase.lib.client_options import SyncClientOptions
 
 from mediasync.errors import ConfigError, LedgerError
 from mediasync.ledger.base import DEFAULT_LEASE_SECONDS, TABLES, DeletionProof, FileRecord
-from mediasync.ledger.changes import EVENT_COLUMNS, plan_changes, prepare_new
+from mediasync.ledger.changes import CLAIM_COLUMNS, EVENT_COLUMNS, plan_changes, prepare_new
 from mediasync.ledger.columns import (
     JSON_COLUMNS,
     MEDIA_COLUMNS,
@@ -264,7 +264,7 @@ class SupabaseLedger:
         for plan in planned:
             row = rows.setdefault(plan.file_id, dict(snapshot[plan.file_id]))
             row.update({c: encode(c, v) for c, v in plan.columns.items()})
-            row.update(claimed_by=None, claimed_at=None)
+            row.update(dict.fromkeys(CLAIM_COLUMNS))
         self._upsert("media_files", list(rows.values()), on_conflict="id")
         self._insert("stage_events", [self._event_row(p.event(run_id, now)) for p in planned])
 
@@ -292,7 +292,7 @@ class SupabaseLedger:
     def release(self, owner: str) -> int:
         self._writable()
         response = self._run(self._table("media_files")
-                             .update({"claimed_by": None, "claimed_at": None},
+                             .update(dict.fromkeys(CLAIM_COLUMNS),
                                      count=CountMethod.exact, returning=ReturnMethod.minimal)
                              .eq("claimed_by", owner))
         return int(response.count or 0)

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS media_files (
     source_deleted_at timestamptz,
     claimed_by text,
     claimed_at timestamptz,
+    claimed_session text,  -- who holds the claim: it dies with them
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (source, source_id)
@@ -48,6 +49,8 @@ CREATE INDEX IF NOT EXISTS media_files_stage ON media_files (workflow_stage, id)
 -- live photo halves travel together
 CREATE INDEX IF NOT EXISTS media_files_group ON media_files (group_id);
 CREATE INDEX IF NOT EXISTS media_files_hash ON media_files (content_hash);
+CREATE INDEX IF NOT EXISTS media_files_claims ON media_files (claimed_session)
+    WHERE claimed_session IS NOT NULL;
 
 CREATE OR REPLACE FUNCTION mediasync_touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -3,7 +3,11 @@ Postgres and Supabase REST."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,7 @@ from mediasync.ledger.base import TABLES, DeletionProof, FileRecord, Ledger
 from mediasync.model import MediaFile, MediaType, Stage, StageChange, SyncOperation
 from tests.ledger.conftest import LedgerFactory
 
+REPO = Path(__file__).resolve().parents[2]
 SHOT = datetime(2024, 5, 17, 9, 30, 15, 123456, tzinfo=UTC)
 
 
@@ -242,6 +247,20 @@ def test_a_lapsed_claim_can_be_taken(ledger: Ledger) -> None:
     assert ledger.claim([Stage.DOWNLOADED], 2, owner="next", lease_seconds=3600) == []
     taken = ledger.claim([Stage.DOWNLOADED], 2, owner="next", lease_seconds=0)
     assert ids(taken) == ids(files)
+
+
+def test_claims_of_a_killed_worker_are_free_at_once(
+        ledger: Ledger, backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if backend == "supabase":
+        pytest.skip("the REST API has no session to outlive: its claims end by lease")
+    files = added(ledger, 3)
+    where = str(tmp_path / "ledger.db") if backend == "sqlite" else request.getfixturevalue(
+        "pg_url")
+    worker = subprocess.run([sys.executable, "-m", "tests.ledger.claim_and_die", backend,
+                             where], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert worker.returncode == -signal.SIGKILL
+    assert [int(i) for i in worker.stdout.split()] == ids(files[:2])
+    assert ids(ledger.claim([Stage.DOWNLOADED], 3, owner="rerun")) == ids(files)
 
 
 def test_read_only_ledger_refuses_every_write(make_ledger: LedgerFactory) -> None:

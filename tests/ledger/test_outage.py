@@ -53,7 +53,8 @@ def test_postgres_stopping_mid_step_fails_the_step_and_the_rerun_completes(
     ctx.ledger.close()
 
     own_server.start()
-    retry = open_context(workspace.settings(), "run-1")  # a retry of the same run
+    # a new run: the restart ended the first run's sessions, so its claims are free
+    retry = open_context(workspace.settings(), "run-2")
     report = archive.run(retry)
     assert report.done == FILES - 100  # the first batch was recorded before the stop
     retry.ledger.close()
