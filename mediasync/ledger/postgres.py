@@ -72,7 +72,11 @@ class PostgresLedger(SqlLedger):
             url, min_size=1, max_size=4, kwargs=kwargs, timeout=timeout, open=False,
             name="mediasync-ledger")
         self._pool.open()
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
 
     def migrate(self) -> None:
         if self.read_only:

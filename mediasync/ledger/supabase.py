@@ -54,6 +54,7 @@ _INSERT_COLUMNS = tuple(c for c in MEDIA_COLUMNS if c != "id")
 # the columns without a default: an upsert must carry them even when it only updates
 _KEY_COLUMNS = "id,source,source_id,filename,workflow_stage"
 _MISSING_TABLE = {"PGRST205", "42P01"}
+_UNAVAILABLE = {"PGRST000", "PGRST001", "PGRST002"}  # PostgREST cannot reach its database
 
 T = TypeVar("T")
 
@@ -125,7 +126,8 @@ class SupabaseLedger:
         except APIError as exc:
             if absent_ok and exc.code in _MISSING_TABLE:
                 return None
-            raise self._error(f"{exc.code}: {exc.message}") from None
+            raise self._error(f"{exc.code}: {exc.message}",
+                              retryable=exc.code in _UNAVAILABLE) from None
         except httpx.HTTPError as exc:
             raise self._error(f"unreachable ({type(exc).__name__}: {exc})",
                               retryable=True) from None

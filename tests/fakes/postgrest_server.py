@@ -168,10 +168,10 @@ class ParsedRequest:
 
 
 class PostgrestServer:
-    def __init__(self, dsn: str, service_key: str) -> None:
+    def __init__(self, dsn: str, service_key: str, db_timeout: float = 5) -> None:
         self.service_key = service_key
         self.pool: ConnectionPool[Any] = ConnectionPool(
-            dsn, min_size=1, max_size=4, open=False, timeout=5,
+            dsn, min_size=1, max_size=4, open=False, timeout=db_timeout,
             kwargs={"row_factory": tuple_row})
         self.requests: list[tuple[str, str]] = []  # (method, path?query) as received
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())

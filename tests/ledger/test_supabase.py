@@ -62,3 +62,18 @@ def test_an_unreachable_api_is_one_line(tmp_path: Path) -> None:
     assert str(failure.value).startswith("ledger supabase http://127.0.0.1:9: unreachable")
     assert failure.value.retryable
     ledger.close()
+
+
+def test_postgrest_without_its_database_is_a_retryable_one_liner() -> None:
+    server = PostgrestServer("postgresql://postgres@127.0.0.1:9/nothing", SERVICE_KEY,
+                             db_timeout=0.5)
+    server.start()
+    ledger = SupabaseLedger(server.url, SecretStr(SERVICE_KEY))
+    try:
+        with pytest.raises(LedgerError) as failure:
+            ledger.update(1, attempts=2)
+    finally:
+        ledger.close()
+        server.stop()
+    assert str(failure.value).startswith(f"ledger supabase {server.url}: PGRST000: Could not")
+    assert failure.value.retryable
