@@ -96,13 +96,15 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--supabase-sample", type=int, default=1_000)
+    parser.add_argument("--backends", default="sqlite,postgres,supabase")
     args = parser.parse_args()
     url = os.environ.get("MEDIASYNC_TEST_POSTGRES_URL", DEFAULT_URL)
     print(f"{args.files} transitions per backend, batches of {args.batch}\n")
     print("| backend | batched (transitions/s) | one per round trip (transitions/s) | ratio |")
     print("|---|---:|---:|---:|")
     with ExitStack() as stack, backends(stack, url) as makers:
-        for name, make in makers.items():
+        for name in args.backends.split(","):
+            make = makers[name]
             ledger = make()
             sample = args.supabase_sample if name == "supabase" else args.files
             batched, single = measure(ledger, args.files, args.batch, sample)

@@ -56,10 +56,18 @@ def plan_changes(changes: Sequence[StageChange],
 
 
 def same_column_runs(planned: Sequence[PlannedChange]) -> Iterator[list[PlannedChange]]:
-    """Consecutive changes that set the same columns: one prepared statement each,
-    in batch order (a file moved twice keeps its last stage)."""
-    for _, run in groupby(planned, key=lambda p: tuple(p.columns)):
-        yield list(run)
+    """Consecutive changes that set the same columns, each file once: one statement
+    each, in batch order (a file moved twice keeps its last stage)."""
+    for _, consecutive in groupby(planned, key=lambda p: tuple(p.columns)):
+        run: list[PlannedChange] = []
+        in_run: set[int] = set()
+        for plan in consecutive:
+            if plan.file_id in in_run:
+                yield run
+                run, in_run = [], set()
+            run.append(plan)
+            in_run.add(plan.file_id)
+        yield run
 
 
 def prepare_new(files: Sequence[MediaFile], now: datetime) -> None:

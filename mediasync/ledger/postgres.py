@@ -202,12 +202,14 @@ class PostgresLedger(SqlLedger):
         return sorted((decode_row(r) for r in rows), key=lambda m: m.id or 0)
 
 def _update_run(cur: psycopg.Cursor[Any], run: list[PlannedChange]) -> None:
-    """One prepared UPDATE for changes that set the same columns; the claim ends."""
+    """One UPDATE for changes that set the same columns, the rows' values sent as one
+    JSON array that Postgres types column by column; the claim ends."""
     columns = list(run[0].columns)
-    assignments = ", ".join(f"{c} = %s" for c in columns)
-    cur.executemany(
-        f"UPDATE media_files SET {assignments}, {_CLAIM_ENDS} WHERE id = %s",
-        [[*(encode(c, plan.columns[c]) for c in columns), plan.file_id] for plan in run])
+    assignments = ", ".join(f"{c} = v.{c}" for c in columns)
+    rows = [{"id": plan.file_id, **plan.columns} for plan in run]
+    cur.execute(f"UPDATE media_files m SET {assignments}, {_CLAIM_ENDS} FROM"
+                " jsonb_populate_recordset(NULL::media_files, %s) v WHERE m.id = v.id",
+                [Jsonb(rows, dumps=_dumps)])
 
 
 def _copy_events(cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
