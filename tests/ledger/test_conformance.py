@@ -151,8 +151,11 @@ def test_failing_records_the_stage_failed_at_and_allows_a_retry(ledger: Ledger) 
 
 
 def test_a_file_may_move_twice_in_one_batch(ledger: Ledger) -> None:
-    [f] = added(ledger, 1)
+    [f, g] = added(ledger, 2)
     fid: int = f.id  # type: ignore[assignment]
+    ledger.apply([StageChange(g.id, Stage.NAS_ARCHIVED),  # type: ignore[arg-type]
+                  StageChange(g.id, Stage.PROCESSING_READY)], run_id=None)  # type: ignore[arg-type]
+    assert ledger.get(g.id).workflow_stage == Stage.PROCESSING_READY  # type: ignore[arg-type,union-attr]
     ledger.apply([StageChange(fid, Stage.NAS_ARCHIVED, {"nas_path": "/n"}),
                   StageChange(fid, Stage.PROCESSING_READY)], run_id=None)
     read = ledger.get(fid)
