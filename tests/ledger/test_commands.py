@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from mediasync.commands.ledger import app
 from mediasync.ledger.postgres import PostgresLedger
 from mediasync.model import MediaFile, Stage
+from tests.fakes.postgrest_server import PostgrestServer
+from tests.ledger.conftest import SERVICE_KEY, empty_tables
 
 runner = CliRunner()
 VERSION = "20261121170000"
@@ -72,3 +75,16 @@ def test_release_gives_back_what_a_dead_run_holds(empty_pg_url: str) -> None:
     assert "released 2 files held by dead-run" in result.output
     assert len(ledger.claim([Stage.DOWNLOADED], 3, owner="next-run")) == 3
     ledger.close()
+
+
+def test_info_over_the_supabase_api(postgrest: PostgrestServer, pg_url: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    empty_tables(pg_url)
+    monkeypatch.setenv("SUPABASE_URL", postgrest.url)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY)
+    shown = runner.invoke(app, ["info", "--url", "supabase"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "backend: supabase" in lines and f"schema: {VERSION} (up to date)" in lines
+    assert "media_files: 0" in lines
+    assert SERVICE_KEY not in shown.output
