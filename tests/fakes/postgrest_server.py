@@ -32,6 +32,13 @@ _STATUS_BY_CLASS = {"23": 409, "22": 400, "42": 400, "25": 405}
 _STATUS_BY_CODE = {"23502": 400, "42P01": 404, "42883": 404}
 
 
+@dataclass(frozen=True)
+class Received:
+    method: str
+    table: str
+    rows: int  # in the body (1 for a single object or none)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: str | None = None,
                  hint: str | None = None) -> None:
@@ -173,7 +180,7 @@ class PostgrestServer:
         self.pool: ConnectionPool[Any] = ConnectionPool(
             dsn, min_size=1, max_size=4, open=False, timeout=db_timeout,
             kwargs={"row_factory": tuple_row})
-        self.requests: list[tuple[str, str]] = []  # (method, path?query) as received
+        self.requests: list[Received] = []
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
@@ -351,10 +358,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        self.api.requests.append((method, self.path))
         try:
             self._authorize()
             request = self._parse(raw)
+            rows = request.body if isinstance(request.body, list) else [request.body]
+            self.api.requests.append(Received(method, request.table, len(rows)))
             status, headers, payload = self.api.execute(method, request)
         except ApiError as error:
             status, headers, payload = error.status, {}, error.body

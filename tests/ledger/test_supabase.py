@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from mediasync.errors import ConfigError, LedgerError
 from mediasync.ledger import open_ledger
 from mediasync.ledger.supabase import SupabaseLedger
+from mediasync.model import MediaFile, Stage, StageChange
 from tests.fakes.postgrest_server import PostgrestServer
 from tests.ledger.conftest import SERVICE_KEY, empty_tables
 
@@ -77,3 +78,17 @@ def test_postgrest_without_its_database_is_a_retryable_one_liner() -> None:
         server.stop()
     assert str(failure.value).startswith(f"ledger supabase {server.url}: PGRST000: Could not")
     assert failure.value.retryable
+
+
+def test_writes_go_in_batches_of_at_most_500_rows(postgrest: PostgrestServer,
+                                                   pg_url: str) -> None:
+    empty_tables(pg_url)
+    ledger = SupabaseLedger(postgrest.url, SecretStr(SERVICE_KEY))
+    postgrest.requests.clear()
+    files = ledger.add_files([MediaFile(source="bucket", source_id=f"k{n}", filename=f"{n}.jpg")
+                              for n in range(1100)], run_id="r")
+    ledger.apply([StageChange(f.id, Stage.SKIPPED) for f in files], run_id="r")  # type: ignore[arg-type]
+    ledger.close()
+    posts = [(r.table, r.rows) for r in postgrest.requests if r.method == "POST"]
+    assert posts == [("media_files", 500), ("media_files", 500), ("media_files", 100),
+                     ("stage_events", 500), ("stage_events", 500), ("stage_events", 100)] * 2
