@@ -37,7 +37,7 @@ class SqliteLedger(SqlLedger):
             self._db = self._connect(path, read_only)
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open ledger {path}: {exc}") from None
-        if self._db_is_fresh():
+        if self._db_is_fresh() or not read_only:
             self._create_schema()
 
     @staticmethod
@@ -66,6 +66,12 @@ class SqliteLedger(SqlLedger):
         return row[0] == 0
 
     def _create_schema(self) -> None:
+        """Create what is missing, the columns added since a ledger was made included."""
+        if not self._db_is_fresh():
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(media_files)")}
+            for column in CLAIM_COLUMNS:
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE media_files ADD COLUMN {column} TEXT")
         script = resources.files("mediasync.ledger").joinpath("sqlite_schema.sql").read_text()
         self._db.executescript(script)
 

@@ -306,3 +306,4 @@ def test_big_batches_cross_every_page_and_chunk(ledger: Ledger) -> None:
     assert ledger.counts_by_stage() == {"nas_archived": 1234}
     assert len(ledger.claim([Stage.NAS_ARCHIVED], 1100, owner="w")) == 1100
     assert ledger.table_counts()["stage_events"] == 2468
+
