@@ -84,6 +84,8 @@ class SqliteLedger(SqlLedger):
             self._db.close()
 
     def schema_version(self) -> str | None:
+        if not self._query("SELECT name FROM sqlite_master WHERE name = 'schema_migrations'"):
+            return None  # a ledger made by the first schema, opened read-only
         return self._query("SELECT max(version) AS v FROM schema_migrations")[0]["v"]
 
     @contextmanager

@@ -18,6 +18,9 @@ def test_a_sqlite_ledger_from_before_claims_is_upgraded_on_open(tmp_path: Path) 
                    " created_at, updated_at) VALUES ('folder', 'a.jpg', 'a.jpg', 'downloaded',"
                    " '2026-11-21T00:00:00+00:00', '2026-11-21T00:00:00+00:00')")
     db.close()
+    reader = SqliteLedger(path, read_only=True)
+    assert reader.schema_version() is None and reader.counts_by_stage() == {"downloaded": 1}
+    reader.close()
     ledger = SqliteLedger(path)
     [claimed] = ledger.claim([Stage.DOWNLOADED], 5, owner="run")
     ledger.apply([StageChange(claimed.id, Stage.NAS_ARCHIVED)], run_id="run")  # type: ignore[arg-type]
