@@ -288,6 +288,26 @@ class SqliteLedger:
             content_hash=r["content_hash"], scan_generation=r["scan_generation"],
             updated_at=from_text_time(r["updated_at"])) for r in rows}
 
+    def file_signatures(self, root: str) -> dict[str, tuple[int, int]]:
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "SELECT rel_path, size, mtime_ns FROM file_records WHERE root = ?", (root,))
+                cursor.row_factory = None  # plain tuples: a third of the memory of Rows
+                return {rel: (size, mtime) for rel, size, mtime in cursor}
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger {self.path or ':memory:'}: {exc}") from None
+
+    def touch_file_records(self, root: str, rel_paths: Sequence[str], generation: int) -> None:
+        if not rel_paths:
+            return
+        with self._transaction() as db:
+            # one statement per batch: the paths travel as one JSON array
+            db.execute(
+                "UPDATE file_records SET scan_generation = ? WHERE root = ? AND rel_path IN"
+                " (SELECT value FROM json_each(?))",
+                (generation, root, json.dumps(list(rel_paths))))
+
     def upsert_file_records(self, records: Sequence[FileRecord]) -> None:
         now = to_text_time(utcnow())
         with self._transaction() as db:
