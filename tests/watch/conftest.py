@@ -1,0 +1,69 @@
+"""Fixtures for watch, reconcile and doctor: a real SQLite ledger and real folders."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mediasync.files import sha256_file
+from mediasync.ledger.sqlite import SqliteLedger
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
+    db = SqliteLedger(tmp_path / "ledger.db")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "root"
+    folder.mkdir()
+    return folder
+
+
+class CountingHasher:
+    """sha256_file that remembers which files it hashed: the scan's real hashing seam."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+
+    def __call__(self, path: Path) -> str:
+        self.paths.append(path)
+        return sha256_file(path)
+
+    def count(self, path: Path) -> int:
+        return sum(1 for p in self.paths if p == path)
+
+
+@pytest.fixture
+def hasher() -> CountingHasher:
+    return CountingHasher()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    """Poll until `condition()` is true; a generous bound, not a speed assertion."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.02)
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the session, only for the tests that ask for it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
