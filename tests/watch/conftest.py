@@ -11,6 +11,11 @@ import pytest
 from mediasync.files import sha256_file
 from mediasync.ledger.sqlite import SqliteLedger
 
+# watchdog (7.1) warns from its inotify thread when a new folder's watch is added twice
+# (once by the recursive add, once by the folder's own create event) and then keeps the
+# one callback: harmless, but an error under "warnings are errors" kills that thread.
+WATCHDOG_DOUBLE_WATCH = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:

@@ -11,7 +11,9 @@ from mediasync.errors import ScanError
 from mediasync.ledger.sqlite import SqliteLedger
 from mediasync.scan import ScanOptions, reconcile
 from mediasync.watcher import Watcher, WatchOptions
-from tests.watch.conftest import CountingHasher, wait_for, write
+from tests.watch.conftest import WATCHDOG_DOUBLE_WATCH, CountingHasher, wait_for, write
+
+pytestmark = WATCHDOG_DOUBLE_WATCH
 
 
 def sha(data: bytes) -> str:
