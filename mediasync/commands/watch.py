@@ -123,7 +123,7 @@ def _guarded(call: Callable[[], T]) -> T:
     try:
         return call()
     except MediasyncError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
