@@ -20,6 +20,7 @@ from typing import Any
 from mediasync.files import sha256_file
 from mediasync.ledger.base import FileRecord, Ledger
 from mediasync.model import SyncOperation
+from mediasync.settings import Settings
 from mediasync.walk import Hashed, Hasher, HashPool, check_root, walk_files
 
 MAX_PROBLEMS = 20  # kept in the operation's detail; the count has them all
@@ -32,6 +33,10 @@ class ScanOptions:
     workers: int = 4
     batch_size: int = 1000
     hasher: Hasher = sha256_file
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScanOptions:
+        return cls(workers=settings.watch.hash_workers, batch_size=settings.watch.batch_size)
 
 
 @dataclass

@@ -37,11 +37,6 @@ ConfigOption = Annotated[Path | None, typer.Option(
 JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
-def scan_options(settings: Settings) -> ScanOptions:
-    return ScanOptions(workers=settings.watch.hash_workers,
-                       batch_size=settings.watch.batch_size)
-
-
 @app.command()
 def watch(
     paths: Annotated[list[Path] | None, typer.Argument(
@@ -56,8 +51,10 @@ def watch(
     """
     settings = _guarded(lambda: load_settings(config))
     with _ledger(settings) as ledger:
-        options = WatchOptions(settings.watch.debounce_ms / 1000, scan_options(settings))
-        watcher = _guarded(lambda: Watcher(ledger, paths or settings.watch.roots, options))
+        options = WatchOptions(settings.watch.debounce_ms / 1000,
+                               ScanOptions.from_settings(settings))
+        roots = paths or [settings.resolve(r) for r in settings.watch.roots]
+        watcher = _guarded(lambda: Watcher(ledger, roots, options))
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
@@ -83,7 +80,8 @@ def reconcile(
     """
     settings = _guarded(lambda: load_settings(config))
     with _ledger(settings) as ledger:
-        stats = _guarded(lambda: reconcile_root(ledger, path, options=scan_options(settings)))
+        options = ScanOptions.from_settings(settings)
+        stats = _guarded(lambda: reconcile_root(ledger, path, options=options))
     if as_json:
         console.print_json(json.dumps(stats.as_dict()))
     else:
