@@ -111,16 +111,23 @@ class _Pass:
     def run(self) -> None:
         known = self.ledger.file_signatures(self.root)
         unreadable: list[str] = []
+        # the loop runs once per file: locals, no method call for an unchanged file
+        seen, index, batch_size, scanned = self.seen, self.index, self.options.batch_size, 0
         with (HashPool[Pending](self.options.hasher, self.options.workers) as pool,
               BackgroundWriter() as self.writer):
             for rel, size, mtime in walk_files(self.folder, unreadable):
-                self.stats.scanned += 1
+                scanned += 1
                 before = known.pop(rel, None)
                 if before == (size, mtime):
-                    self._seen(rel, before)
+                    seen.append(rel)
+                    if index is not None:
+                        index[rel] = before
+                    if len(seen) >= batch_size:
+                        self._flush()
                 else:
                     tag = (rel, size, mtime, before is not None)
                     self._take(pool.submit(self.folder / rel, tag))
+            self.stats.scanned += scanned
             self._take(pool.drain())
             self._keep_unreadable(known, unreadable)
             self._flush()
@@ -171,7 +178,8 @@ class _Pass:
 
     def _flush(self) -> None:
         if self.seen:
-            seen, self.seen = self.seen, []
+            seen = self.seen[:]
+            self.seen.clear()  # the same list: the walk loop holds it
             self.writer.put(lambda: self.ledger.touch_file_records(
                 self.root, seen, self.generation))
         if self.changed:
