@@ -9,7 +9,7 @@ file's working copy is removed on purpose, an archive copy never is.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +27,7 @@ PLACES = ("incoming", "pixel_sync", "processing", "nas_archive", "compressed",
 MEDIA_PLACES = PLACES[:-1]
 MAX_EXAMPLES = 10
 _RANK = {stage: i for i, stage in enumerate(PIPELINE_ORDER)}
-_RESTING = (Stage.COMPLETED, Stage.FAILED, Stage.SKIPPED)
+_RESTING = (Stage.COMPLETED, Stage.FAILED, Stage.SKIPPED)  # never stuck
 
 
 @dataclass
@@ -73,8 +73,7 @@ class _Doctor:
         self.on_disk = {p: _files_under(folder) for p, folder in self.folders.items()}
 
     def report(self) -> DoctorReport:
-        findings = [*self._archive(), *self._working_copies(), *self._pixel_copies(),
-                    *self._compressed_copies(), *self._stuck(), *self._failed(),
+        findings = [*self._archive(), *self._copies(), *self._stuck(), *self._failed(),
                     *self._unrecorded()]
         places = {p: None if files is None else len(files) for p, files in self.on_disk.items()}
         return DoctorReport(places=places, stages=self.ledger.counts_by_stage(),
@@ -115,43 +114,17 @@ class _Doctor:
     def _local_copy(self, media: MediaFile) -> Path | None:
         return intact_copy(media, [self._path(media.local_path), self._path(media.pixel_path)])
 
-    def _working_copies(self) -> list[Finding]:
-        missing = [m for m in self.files
-                   if m.workflow_stage not in (Stage.FAILED, Stage.SKIPPED)
-                   and self._gone(m.local_path)]
-        unarchived = [m for m in missing if not m.nas_archived]
-        return [
-            _finding("working_copy_missing", "incoming", True,
-                     "working copies gone before the file was archived",
-                     "copy each file back to its recorded path (the source still holds it"
-                     " unless it says deleted), then `mediasync run`", unarchived,
-                     [m.local_path or "" for m in unarchived]),
-            _finding("working_copy_gone", "incoming", False,
-                     "working copies gone after archiving: expected, the archive holds them",
-                     "none needed", [m for m in missing if m.nas_archived],
-                     [m.local_path or "" for m in missing if m.nas_archived]),
-        ]
-
-    def _pixel_copies(self) -> list[Finding]:
-        missing = [m for m in self.files if self._gone(m.pixel_path)]
-        waiting = [m for m in missing if m.workflow_stage == Stage.PIXEL_SYNC_READY]
-        done = [m for m in missing if m.workflow_stage != Stage.PIXEL_SYNC_READY]
-        return [
-            _finding("pixel_copy_missing", "pixel_sync", True,
-                     "Pixel folder entries gone before the phone was verified to hold them",
-                     "mediasync doctor --fix pixel_copy_missing", waiting,
-                     [m.pixel_path or "" for m in waiting]),
-            _finding("pixel_copy_gone", "pixel_sync", False,
-                     "Pixel folder entries gone after verification: expected after the"
-                     " grace period", "none needed", done, [m.pixel_path or "" for m in done]),
-        ]
-
-    def _compressed_copies(self) -> list[Finding]:
-        missing = [m for m in self.files if self._gone(m.compressed_path)]
-        return [_finding("compressed_missing", "compressed", False,
-                         "compressed copies gone; the archive still holds the originals",
-                         "none needed (compress again by hand if you want them back)",
-                         missing, [m.compressed_path or "" for m in missing])]
+    def _copies(self) -> list[Finding]:
+        """Working, Pixel and compressed copies that are gone: a problem or expected."""
+        findings = []
+        for copy in _COPIES:
+            missing = [m for m in self.files if m.workflow_stage not in _GIVEN_UP
+                       and self._gone(getattr(m, copy.column))]
+            for needs_action, code, summary, fix in filter(None, (copy.matters, copy.expected)):
+                files = [m for m in missing if copy.matters_for(m) == needs_action]
+                findings.append(_finding(code, copy.place, needs_action, summary, fix, files,
+                                         [getattr(m, copy.column) for m in files]))
+        return findings
 
     # stuck and failed ----------------------------------------------------------------------
     def _stuck(self) -> list[Finding]:
@@ -206,6 +179,41 @@ class _Doctor:
         return findings
 
 
+_GIVEN_UP = (Stage.FAILED, Stage.SKIPPED)  # reported as failed, or never meant to move
+_Verdict = tuple[bool, str, str, str]  # needs action, code, summary, fix
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """A copy recorded in `column`; gone, it matters when `matters_for(file)`."""
+
+    column: str
+    place: str
+    matters_for: Callable[[MediaFile], bool]
+    matters: _Verdict | None  # None: never matters
+    expected: _Verdict
+
+
+_COPIES = (
+    _Copy("local_path", "incoming", lambda m: not m.nas_archived,
+          (True, "working_copy_missing", "working copies gone before the file was archived",
+           "copy each file back to its recorded path (the source still holds it unless it"
+           " says deleted), then `mediasync run`"),
+          (False, "working_copy_gone",
+           "working copies gone after archiving: expected, the archive holds them",
+           "none needed")),
+    _Copy("pixel_path", "pixel_sync", lambda m: m.workflow_stage == Stage.PIXEL_SYNC_READY,
+          (True, "pixel_copy_missing",
+           "Pixel folder entries gone before the phone was verified to hold them",
+           "mediasync doctor --fix pixel_copy_missing"),
+          (False, "pixel_copy_gone",
+           "Pixel folder entries gone after verification: expected after the grace period",
+           "none needed")),
+    _Copy("compressed_path", "compressed", lambda m: False, None,
+          (False, "compressed_missing",
+           "compressed copies gone; the archive still holds the originals",
+           "none needed (compress again by hand if you want them back)")),
+)
 _STUCK_FIX = {
     Stage.PIXEL_SYNC_READY: "start Syncthing and connect the phone, then `mediasync run`",
     Stage.ICLOUD_DELETE_READY: "review the manifest in icloud_delete/, then `mediasync run`",

@@ -204,6 +204,7 @@ class _Batch:
         self.rels = rels
         self.removed: set[str] = set()
         self.changed: list[FileRecord] = []
+        self.generation = 0  # this batch's operation id, once started
 
     def run(self) -> None:
         op = SyncOperation(operation_type="realtime", status="running")
