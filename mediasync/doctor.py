@@ -1,4 +1,5 @@
-"""Where things stand between the working folders, the NAS archive and the ledger.
+"""Where things stand between the source, the working folders, the NAS archive and the
+ledger.
 
 The doctor reads; it changes nothing unless asked to apply one of its fixes (`fix()`).
 Each finding says what differs, where, over which dates, whether it matters, and the
@@ -17,8 +18,9 @@ from typing import Any
 
 from mediasync.files import sha256_file
 from mediasync.ledger.base import Ledger
-from mediasync.model import PIPELINE_ORDER, MediaFile, Stage
+from mediasync.model import PIPELINE_ORDER, MediaFile, SourceAsset, Stage
 from mediasync.settings import Settings
+from mediasync.sources.base import Source
 from mediasync.walk import walk_files
 
 # working folders (settings.workflow.*) the doctor counts; icloud_delete holds manifests
@@ -61,8 +63,10 @@ class DoctorReport:
                 "findings": [asdict(f) for f in self.findings]}
 
 
-def diagnose(settings: Settings, ledger: Ledger, now: datetime | None = None) -> DoctorReport:
-    return _Doctor(settings, ledger, now or datetime.now(UTC)).report()
+def diagnose(settings: Settings, ledger: Ledger, source: Source | None = None,
+             now: datetime | None = None) -> DoctorReport:
+    """The report; with `source`, its listing is compared with the ledger too."""
+    return _Doctor(settings, ledger, now or datetime.now(UTC)).report(source)
 
 
 class _Doctor:
@@ -72,10 +76,14 @@ class _Doctor:
         self.folders = {p: settings.resolve(getattr(settings.workflow, p)) for p in PLACES}
         self.on_disk = {p: _files_under(folder) for p, folder in self.folders.items()}
 
-    def report(self) -> DoctorReport:
+    def report(self, source: Source | None) -> DoctorReport:
         findings = [*self._archive(), *self._copies(), *self._stuck(), *self._failed(),
                     *self._unrecorded()]
         places = {p: None if files is None else len(files) for p, files in self.on_disk.items()}
+        if source is not None:
+            listed = list(source.list_assets())
+            places = {"source": len(listed), **places}
+            findings += self._source(source.name, listed)
         return DoctorReport(places=places, stages=self.ledger.counts_by_stage(),
                             findings=[f for f in findings if f.count], checked_at=self.now)
 
@@ -163,6 +171,29 @@ class _Doctor:
                          " back to the stage it failed at)", files, [m.label for m in files],
                          dates=[m.updated_at for m in files])
                 for reason, files in sorted(by_reason.items(), key=lambda i: -len(i[1]))]
+
+    # the source ---------------------------------------------------------------------------
+    def _source(self, name: str, listed: list[SourceAsset]) -> list[Finding]:
+        ours = [m for m in self.files if m.source == name]
+        recorded = {m.source_id for m in ours}
+        new = [a for a in listed if a.source_id not in recorded]
+        present = {a.source_id for a in listed}
+        gone = [m for m in ours if m.source_id not in present and m.source_deleted_at is None
+                and m.workflow_stage not in _GIVEN_UP]
+        early = [m for m in gone if not m.nas_archived]
+        return [
+            _finding("not_imported", "source", False, "at the source, not in the ledger yet",
+                     "mediasync run", [], [a.source_id for a in new],
+                     dates=[a.created for a in new]),
+            _finding("gone_from_source", "source", True,
+                     "removed at the source before being archived: the working copy is the"
+                     " only one left", "mediasync run (now: it archives the working copy)",
+                     early, [m.label for m in early]),
+            _finding("removed_at_source", "source", False,
+                     "removed at the source outside mediasync; the archive holds them",
+                     "none needed", [m for m in gone if m.nas_archived],
+                     [m.label for m in gone if m.nas_archived]),
+        ]
 
     # on disk but unrecorded -----------------------------------------------------------------
     def _unrecorded(self) -> list[Finding]:

@@ -16,12 +16,14 @@ from rich.table import Table
 
 from mediasync.doctor import DoctorReport, diagnose
 from mediasync.doctor_fixes import FIXES, FixResult, apply_fix
-from mediasync.errors import MediasyncError
+from mediasync.errors import MediasyncError, SourceError
 from mediasync.ledger import open_ledger
 from mediasync.ledger.base import Ledger
 from mediasync.scan import ScanOptions, ScanStats
 from mediasync.scan import reconcile as reconcile_root
 from mediasync.settings import Settings, load_settings
+from mediasync.sources import build_source
+from mediasync.sources.base import Source
 from mediasync.watcher import Watcher, WatchOptions
 
 app = typer.Typer(help="Watch folders, reconcile them with the ledger, find drift.",
@@ -96,10 +98,12 @@ def doctor(
     as_json: JsonOption = False,
     fix: Annotated[str | None, typer.Option(
         help=f"apply the doctor's own fix for one finding: {', '.join(FIXES)}")] = None,
+    with_source: Annotated[bool, typer.Option(
+        "--source/--no-source", help="list the source and compare it too")] = True,
 ) -> None:
-    """Where things stand between the working folders, the NAS archive and the ledger:
-    counts per place and per stage, and each difference with its date range, whether it
-    matters, and the command that fixes it. Exits 1 when something needs action.
+    """Where things stand between the source, the working folders, the NAS archive and the
+    ledger: counts per place and per stage, and each difference with its date range,
+    whether it matters, and the command that fixes it. Exits 1 when something needs action.
 
     Example: mediasync doctor --json
     """
@@ -108,13 +112,32 @@ def doctor(
         if fix is not None:
             fixed = _guarded(lambda: apply_fix(settings, ledger, fix))
             _print_fix(fixed)
-        report = _guarded(lambda: diagnose(settings, ledger))
+        source = _source(settings) if with_source else None
+        report = _guarded(lambda: _diagnose(settings, ledger, source))
     if as_json:
         console.print_json(json.dumps(report.as_dict(), default=str))
     else:
         _print_report(report)
     if report.needs_action:
         raise typer.Exit(1)
+
+
+def _source(settings: Settings) -> Source | None:
+    try:
+        return build_source(settings)
+    except MediasyncError as exc:
+        errors.print(f"source not checked: {exc}", highlight=False, soft_wrap=True)
+        return None
+
+
+def _diagnose(settings: Settings, ledger: Ledger, source: Source | None) -> DoctorReport:
+    """With the source when it answers; without it (and saying so) when it does not."""
+    if source is not None:
+        try:
+            return diagnose(settings, ledger, source)
+        except SourceError as exc:
+            errors.print(f"source not checked: {exc}", highlight=False, soft_wrap=True)
+    return diagnose(settings, ledger)
 
 
 def _guarded(call: Callable[[], T]) -> T:

@@ -21,7 +21,9 @@ runner = CliRunner()
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
+    (tmp_path / "library").mkdir()
     return write(tmp_path / "mediasync.toml",
+                 '[source]\nkind = "folder"\npath = "library"\n'
                  '[ledger]\nurl = "sqlite:///ledger.db"\n[watch]\ndebounce_ms = 100\n')
 
 
@@ -54,13 +56,33 @@ def test_doctor_exits_0_when_all_agrees_and_1_when_something_needs_action(
     write(config.parent / "nas_archive/stray.jpg", b"x")
     drift = runner.invoke(app, ["doctor", "-c", str(config), "--json"])
     assert drift.exit_code == 1
-    report = json.loads(drift.output)
+    report = json.loads(drift.stdout)
     assert report["needs_action"] is True
     [finding] = report["findings"]
     assert (finding["code"], finding["place"], finding["count"]) == ("unrecorded",
                                                                      "nas_archive", 1)
     table = runner.invoke(app, ["doctor", "-c", str(config)])
     assert table.exit_code == 1 and "unrecorded" in table.output
+
+
+def test_doctor_compares_the_source_unless_told_not_to(config: Path) -> None:
+    write(config.parent / "library/2024/IMG_1.JPG", b"new at the source")
+    result = runner.invoke(app, ["doctor", "-c", str(config), "--json"])
+    assert result.exit_code == 0, result.output  # waiting for a run is not a problem
+    report = json.loads(result.stdout)
+    assert report["places"]["source"] == 1
+    [finding] = report["findings"]
+    assert (finding["code"], finding["examples"], finding["fix"]) == (
+        "not_imported", ["2024/IMG_1.JPG"], "mediasync run")
+    result = runner.invoke(app, ["doctor", "-c", str(config), "--json", "--no-source"])
+    assert "source" not in json.loads(result.stdout)["places"]
+
+
+def test_doctor_goes_on_without_a_source_it_cannot_list(config: Path) -> None:
+    (config.parent / "library").rmdir()
+    result = runner.invoke(app, ["doctor", "-c", str(config)])
+    assert result.exit_code == 0
+    assert "source not checked: source folder" in result.output
 
 
 def test_doctor_never_creates_a_ledger_when_only_looking(config: Path) -> None:

@@ -14,6 +14,7 @@ from mediasync.errors import ConfigError
 from mediasync.ledger.sqlite import SqliteLedger
 from mediasync.model import MediaFile, MediaType, Stage, StageChange
 from mediasync.settings import Settings, load_settings
+from mediasync.sources.folder import FolderSource
 from tests.watch.conftest import write
 
 MAY = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -28,10 +29,11 @@ class Site:
         return self.settings.resolve(getattr(self.settings.workflow, place))
 
     def add(self, name: str, stage: Stage, *, captured: datetime = MAY, working: bool = True,
-            archived: bool = True, error: str | None = None) -> MediaFile:
+            archived: bool = True, error: str | None = None,
+            source: str = "folder:/src") -> MediaFile:
         data = f"bytes of {name}".encode()
         local = write(self.folder("incoming") / name, data)
-        media = MediaFile(source="folder:/src", source_id=name, filename=name, size=len(data),
+        media = MediaFile(source=source, source_id=name, filename=name, size=len(data),
                           content_hash=hashlib.sha256(data).hexdigest(), captured_at=captured,
                           media_type=MediaType.IMAGE, local_path=str(local))
         [media] = self.ledger.add_files([media], "seed")
@@ -215,6 +217,29 @@ def test_fix_pixel_copy_missing_links_the_working_copy_back(site: Site) -> None:
     assert apply_fix(site.settings, site.ledger, "pixel_copy_missing").fixed == 1
     assert pixel.read_bytes() == b"bytes of p.jpg"
     assert diagnose(site.settings, site.ledger).findings == []
+
+
+def test_the_source_listing_is_compared_with_the_ledger(site: Site, tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    source = FolderSource(library)
+    write(library / "kept.jpg", b"k")
+    write(library / "new.jpg", b"n")
+    site.add("kept.jpg", Stage.NAS_ARCHIVED, source=source.name)
+    removed = site.add("removed.jpg", Stage.COMPLETED, working=False, source=source.name)
+    early = site.add("early.jpg", Stage.DOWNLOADED, archived=False, source=source.name)
+    site.add("other.jpg", Stage.NAS_ARCHIVED)  # from another source: not compared
+
+    report = diagnose(site.settings, site.ledger, source)
+
+    assert report.places["source"] == 2
+    assert only(report, "not_imported").examples == ["new.jpg"]
+    assert not only(report, "not_imported").needs_action
+    assert only(report, "removed_at_source").file_ids == [removed.id]
+    assert not only(report, "removed_at_source").needs_action
+    lone = only(report, "gone_from_source")
+    assert lone.file_ids == [early.id] and lone.needs_action
+    assert lone.fix.startswith("mediasync run")
+    assert len(report.findings) == 3
 
 
 def test_unknown_fix_is_a_clear_error(site: Site) -> None:

@@ -7,6 +7,7 @@ import pytest
 from mediasync.demo import make_library
 from mediasync.doctor import diagnose
 from mediasync.model import Stage
+from mediasync.sources import build_source
 from tests.helpers import Workspace
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -18,7 +19,8 @@ def test_after_a_run_only_the_bad_samples_need_action_and_a_lost_archive_copy_sh
     assert workspace.run().is_completed()
     ledger = workspace.ledger()
     try:
-        report = diagnose(workspace.settings(), ledger)
+        settings = workspace.settings()
+        report = diagnose(settings, ledger, build_source(settings))
         bad = {p.name for p in samples["bad"]}
         failed = [f for f in report.findings if f.code == "failed"]
         assert {ledger.get(i).filename for f in failed  # type: ignore[union-attr]
@@ -29,6 +31,7 @@ def test_after_a_run_only_the_bad_samples_need_action_and_a_lost_archive_copy_sh
         assert [(f.code, f.place) for f in others] in ([], [("unrecorded", "processing")])
         assert all(any(name in path for name in bad) for f in others for path in f.examples)
         assert report.stages["completed"] == len(samples["good"])
+        assert report.places["source"] == len(samples["good"]) + len(samples["bad"])
         archived = {m.nas_path for m in ledger.files_where(nas_archived=True)}
         assert report.places["nas_archive"] == len(archived) >= len(samples["good"])
 
