@@ -122,10 +122,12 @@ def run(work: Path, args: argparse.Namespace) -> None:
     passes = [pass_in_subprocess(tree, db) for _ in range(args.repeat)]
     assert all(p["added"] == p["updated"] == p["removed"] == 0 for p in passes)
     rates = [p["files_per_second"] for p in passes]
+    cpu = statistics.median(p["cpu_seconds"] for p in passes)
     print(f"unchanged passes: {', '.join(f'{r:,.0f}' for r in rates)} files/s "
           f"(median {statistics.median(rates):,.0f}, best {max(rates):,.0f}); "
-          f"CPU {statistics.median(p['cpu_seconds'] for p in passes):.2f} s; "
-          f"peak RSS {max(p['peak_rss_mb'] for p in passes):.0f} MB")
+          f"CPU {cpu:.2f} s (both threads); "
+          f"peak RSS {max(p['peak_rss_mb'] for p in passes):.0f} MB; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     paths = make_big_files(work / "big", args.big_files, args.big_size_mb)
     result = hashing(work / "big", paths, work / "hash.db")
     print(f"hashing {result['total_mb']} MB: sha256sum {result['sha256sum_mb_s']:,.0f} MB/s, "
