@@ -79,8 +79,8 @@ def reconcile(ledger: Ledger, root: Path, *, operation_type: str = "reconciliati
     started = time.monotonic()
     try:
         _Pass(ledger, folder, stats.operation_id, options or ScanOptions(), stats, index).run()
-    except Exception as exc:
-        finish_operation(ledger, op, stats, started, error=str(exc))
+    except BaseException as exc:  # Ctrl-C too: the row must not stay "running"
+        finish_operation(ledger, op, stats, started, error=str(exc) or type(exc).__name__)
         raise
     finish_operation(ledger, op, stats, started)
     return stats

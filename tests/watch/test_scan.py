@@ -158,3 +158,20 @@ def test_many_files_in_small_batches_with_one_worker(ledger: SqliteLedger, root:
     records = ledger.file_records(str(root))
     assert records["d3/f10.jpg"].content_hash == sha(b"file 10")
     assert len(records) == 250
+
+
+def test_a_pass_that_breaks_is_recorded_failed_and_drops_nothing(ledger: SqliteLedger,
+                                                                 root: Path) -> None:
+    seed(root)
+    reconcile(ledger, root)
+    (root / "a.jpg").unlink()
+    write(root / "new.jpg", b"new")
+
+    def broken(path: Path) -> str:
+        raise RuntimeError("hasher crashed")
+
+    with pytest.raises(RuntimeError, match="hasher crashed"):
+        reconcile(ledger, root, options=ScanOptions(hasher=broken))
+    op = ledger.recent_operations(1)[0]
+    assert (op.status, op.error) == ("failed", "hasher crashed")
+    assert "a.jpg" in ledger.file_records(str(root))  # the sweep never ran
