@@ -306,11 +306,9 @@ class SqliteLedger:
         if not rel_paths:
             return
         with self._transaction() as db:
-            # one statement per batch: the paths travel as one JSON array
-            db.execute(
-                "UPDATE file_records SET scan_generation = ? WHERE root = ? AND rel_path IN"
-                " (SELECT value FROM json_each(?))",
-                (generation, root, json.dumps(list(rel_paths))))
+            db.executemany(
+                "UPDATE file_records SET scan_generation = ? WHERE root = ? AND rel_path = ?",
+                [(generation, root, p) for p in rel_paths])
 
     def upsert_file_records(self, records: Sequence[FileRecord]) -> None:
         now = to_text_time(utcnow())
