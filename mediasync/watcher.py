@@ -115,6 +115,7 @@ class Watcher:
         self.ready = threading.Event()  # set once the startup pass is done
         self._pending = Debouncer(self.options.debounce_seconds)
         self._count_lock = threading.Lock()
+        self._stopping = threading.Event()
         self._observer = Observer()
         self._worker = threading.Thread(target=self._run, name="watcher", daemon=True)
 
@@ -126,7 +127,9 @@ class Watcher:
         self._worker.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop watching, handle what is still pending, return when done."""
+        """Stop watching, handle what is still pending, return when done (a startup pass
+        under way finishes its root; the next roots are left to the next start)."""
+        self._stopping.set()
         if self._observer.is_alive():
             self._observer.stop()
             self._observer.join(timeout)
@@ -160,7 +163,8 @@ class Watcher:
 
     def _run(self) -> None:
         for root in self.roots:
-            self._startup_pass(root)
+            if not self._stopping.is_set():
+                self._startup_pass(root)
         self.ready.set()
         while (paths := self._pending.take_ready()) is not None:
             try:
