@@ -24,7 +24,8 @@ from steps import RETRY_DELAYS, is_transient
 COUNTS = ("scanned", "added", "updated", "removed", "failed")
 
 
-@task(name="reconcile folder", retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS,
+@task(name="reconcile folder", retries=len(RETRY_DELAYS),
+      retry_delay_seconds=[float(d) for d in RETRY_DELAYS],
       retry_condition_fn=is_transient, cache_policy=NO_CACHE)
 def reconcile_folder(root: str, config: str | None, run_id: str) -> dict[str, Any]:
     settings = _settings(config)

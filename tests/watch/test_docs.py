@@ -23,7 +23,8 @@ def test_every_setting_is_documented(name: str) -> None:
     assert re.search(rf"^{name} = ", DOC, re.MULTILINE)
 
 
-@pytest.mark.parametrize("name", [c.name or c.callback.__name__ for c in app.registered_commands])
+@pytest.mark.parametrize("name", [c.name or getattr(c.callback, "__name__", "")
+                                  for c in app.registered_commands])
 def test_every_command_is_documented(name: str) -> None:
     assert f"`mediasync {name}" in DOC
 

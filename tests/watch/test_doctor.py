@@ -2,6 +2,7 @@
 
 import hashlib
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +55,7 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Site:
+def site(tmp_path: Path) -> Iterator[Site]:
     config = write(tmp_path / "mediasync.toml", '[ledger]\nurl = "sqlite:///ledger.db"\n')
     settings = load_settings(config)
     for place in ("incoming", "pixel_sync", "nas_archive", "processing", "compressed",
@@ -185,7 +186,8 @@ def test_fix_archive_missing_restores_a_verified_copy(site: Site) -> None:
     result = apply_fix(site.settings, site.ledger, "archive_missing", run_id="fix")
     assert (result.fixed, result.skipped) == (1, [])
     assert nas.read_bytes() == b"bytes of a.jpg"
-    assert site.ledger.get(media.id).nas_hash == media.content_hash  # type: ignore[union-attr]
+    restored = site.ledger.get(media.id or 0)
+    assert restored is not None and restored.nas_hash == media.content_hash
     assert diagnose(site.settings, site.ledger).findings == []
 
 

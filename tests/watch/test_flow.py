@@ -1,6 +1,7 @@
 """The reconcile flow on a real Prefect API (the session's shared test server)."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,14 +21,14 @@ def test_reconcile_flow_returns_the_counts_of_every_folder(tmp_path: Path) -> No
 
     state = reconcile(config=str(config), return_state=True)
     assert state.is_completed(), state.message
-    summary = state.result()
+    summary: dict[str, Any] = state.result()  # type: ignore[assignment]
     assert (summary["scanned"], summary["added"], summary["removed"]) == (3, 3, 0)
     assert [r["root"] for r in summary["roots"]] == [str(tmp_path / "one"),
                                                      str(tmp_path / "two")]
 
     (tmp_path / "one/a.jpg").unlink()
     state = reconcile(roots=[str(tmp_path / "one")], config=str(config), return_state=True)
-    assert state.result()["removed"] == 1
+    assert state.result()["removed"] == 1  # type: ignore[index]
     ledger = SqliteLedger(tmp_path / "ledger.db")
     [op] = ledger.recent_operations(1, operation_type="reconciliation")
     assert op.files_removed == 1 and op.run_id not in (None, "local")
