@@ -98,8 +98,9 @@ def doctor(
     as_json: JsonOption = False,
     fix: Annotated[str | None, typer.Option(
         help=f"apply the doctor's own fix for one finding: {', '.join(FIXES)}")] = None,
-    with_source: Annotated[bool, typer.Option(
-        "--source/--no-source", help="list the source and compare it too")] = True,
+    with_source: Annotated[bool | None, typer.Option(
+        "--source/--no-source", show_default="a folder source only",
+        help="list the source and compare it too")] = None,
 ) -> None:
     """Where things stand between the source, the working folders, the NAS archive and the
     ledger: counts per place and per stage, and each difference with its date range,
@@ -112,6 +113,8 @@ def doctor(
         if fix is not None:
             fixed = _guarded(lambda: apply_fix(settings, ledger, fix))
             _print_fix(fixed)
+        if with_source is None:  # listing a remote library takes a while: only when asked
+            with_source = settings.source.kind == "folder"
         source = _source(settings) if with_source else None
         report = _guarded(lambda: _diagnose(settings, ledger, source))
     if as_json:
