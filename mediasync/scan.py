@@ -31,7 +31,10 @@ Pending = tuple[str, int, int, bool]  # (rel_path, size, mtime_ns, had a record)
 @dataclass
 class ScanOptions:
     workers: int = 4
-    batch_size: int = 1000
+    batch_size: int = 1000  # new or changed records per write
+    # unchanged records stamped per write: only their paths travel, and every write is a
+    # commit (an fsync), so these batches are large
+    stamp_batch_size: int = 20_000
     hasher: Hasher = sha256_file
 
     @classmethod
@@ -112,7 +115,8 @@ class _Pass:
         known = self.ledger.file_signatures(self.root)
         unreadable: list[str] = []
         # the loop runs once per file: locals, no method call for an unchanged file
-        seen, index, batch_size, scanned = self.seen, self.index, self.options.batch_size, 0
+        seen, index, stamp_every, scanned = (self.seen, self.index,
+                                             self.options.stamp_batch_size, 0)
         with (HashPool[Pending](self.options.hasher, self.options.workers) as pool,
               BackgroundWriter() as self.writer):
             for rel, size, mtime in walk_files(self.folder, unreadable):
@@ -122,8 +126,8 @@ class _Pass:
                     seen.append(rel)
                     if index is not None:
                         index[rel] = before
-                    if len(seen) >= batch_size:
-                        self._flush()
+                    if len(seen) >= stamp_every:
+                        self._flush_seen()
                 else:
                     tag = (rel, size, mtime, before is not None)
                     self._take(pool.submit(self.folder / rel, tag))
@@ -137,8 +141,8 @@ class _Pass:
         self.seen.append(rel)
         if self.index is not None and signature is not None:
             self.index[rel] = signature
-        if len(self.seen) >= self.options.batch_size:
-            self._flush()
+        if len(self.seen) >= self.options.stamp_batch_size:
+            self._flush_seen()
 
     def _take(self, results: list[Hashed[Pending]]) -> None:
         for result in results:
@@ -158,7 +162,7 @@ class _Pass:
                 # next pass see a different mtime and hash again
                 self.index[rel] = (size, mtime)
             if len(self.changed) >= self.options.batch_size:
-                self._flush()
+                self._flush_changed()
 
     def _hash_failed(self, rel: str, error: OSError, existed: bool) -> None:
         if isinstance(error, FileNotFoundError):
@@ -177,11 +181,17 @@ class _Pass:
                 self._seen(rel, known.pop(rel))
 
     def _flush(self) -> None:
+        self._flush_seen()
+        self._flush_changed()
+
+    def _flush_seen(self) -> None:
         if self.seen:
             seen = self.seen[:]
             self.seen.clear()  # the same list: the walk loop holds it
             self.writer.put(lambda: self.ledger.touch_file_records(
                 self.root, seen, self.generation))
+
+    def _flush_changed(self) -> None:
         if self.changed:
             changed, self.changed = self.changed, []
             self.writer.put(lambda: self.ledger.upsert_file_records(changed))

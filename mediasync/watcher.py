@@ -15,7 +15,7 @@ import stat
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -173,8 +173,7 @@ class Watcher:
                 self._pending.done()
 
     def _startup_pass(self, root: Path) -> None:
-        options = ScanOptions(self.options.scan.workers, self.options.scan.batch_size,
-                              self._hasher())
+        options = replace(self.options.scan, hasher=self._hasher())
         try:
             stats = reconcile(self.ledger, root, operation_type="startup", options=options,
                               index=self.indexes[str(root)])

@@ -153,11 +153,17 @@ def test_symlinks_are_not_followed(ledger: SqliteLedger, root: Path, tmp_path: P
 def test_many_files_in_small_batches_with_one_worker(ledger: SqliteLedger, root: Path) -> None:
     for i in range(250):
         write(root / f"d{i % 7}/f{i}.jpg", f"file {i}")
-    stats = reconcile(ledger, root, options=ScanOptions(workers=1, batch_size=16))
+    small = ScanOptions(workers=1, batch_size=16, stamp_batch_size=7)
+    stats = reconcile(ledger, root, options=small)
     assert stats.added == 250
     records = ledger.file_records(str(root))
     assert records["d3/f10.jpg"].content_hash == sha(b"file 10")
     assert len(records) == 250
+    (root / "d1/f1.jpg").unlink()
+    again = reconcile(ledger, root, options=small)
+    assert (again.scanned, again.added, again.removed) == (249, 0, 1)
+    assert {r.scan_generation for r in ledger.file_records(str(root)).values()} == {
+        again.operation_id}
 
 
 def test_a_pass_that_breaks_is_recorded_failed_and_drops_nothing(ledger: SqliteLedger,
