@@ -73,7 +73,9 @@ class _Doctor:
     def __init__(self, settings: Settings, ledger: Ledger, now: datetime) -> None:
         self.settings, self.ledger, self.now = settings, ledger, now
         self.files = ledger.files_where()
-        self.folders = {p: settings.resolve(getattr(settings.workflow, p)) for p in PLACES}
+        self.remote_archive = settings.sftp.archive is not None  # not a folder here
+        places = [p for p in PLACES if not (p == "nas_archive" and self.remote_archive)]
+        self.folders = {p: settings.resolve(getattr(settings.workflow, p)) for p in places}
         self.on_disk = {p: _files_under(folder) for p, folder in self.folders.items()}
 
     def report(self, source: Source | None) -> DoctorReport:
@@ -97,6 +99,10 @@ class _Doctor:
     # recorded but missing on disk ---------------------------------------------------------
     def _archive(self) -> list[Finding]:
         archived = [m for m in self.files if m.nas_path]
+        if self.remote_archive:
+            return [_finding("archive_not_checked", "nas_archive", False,
+                             "the archive is on an SFTP server: its copies are not checked here",
+                             "mediasync sftp check", archived, [])]
         folder = self.folders["nas_archive"]
         if archived and self.on_disk["nas_archive"] is None:
             return [_finding(
@@ -201,7 +207,7 @@ class _Doctor:
                     for path in map(self._path, (m.local_path, m.pixel_path, m.nas_path,
                                                  m.compressed_path)) if path}
         findings = []
-        for place in MEDIA_PLACES:
+        for place in [p for p in MEDIA_PLACES if p in self.on_disk]:
             strays = sorted(set(self.on_disk[place] or ()) - recorded)
             findings.append(_finding(
                 "unrecorded", place, True,

@@ -244,6 +244,19 @@ def test_the_source_listing_is_compared_with_the_ledger(site: Site, tmp_path: Pa
     assert len(report.findings) == 3
 
 
+def test_an_archive_on_an_sftp_server_is_not_taken_for_missing(site: Site,
+                                                               tmp_path: Path) -> None:
+    site.add("a.jpg", Stage.COMPLETED, working=False)
+    shutil.rmtree(site.folder("nas_archive"))  # the local folder is not where it lives
+    config = write(tmp_path / "sftp.toml", '[ledger]\nurl = "sqlite:///ledger.db"\n'
+                   '[sftp.archive]\nhost = "nas.example"\nroot = "/volume1/photos"\n')
+    report = diagnose(load_settings(config), site.ledger)
+    finding = only(report, "archive_not_checked")
+    assert (finding.count, finding.needs_action) == (1, False)
+    assert finding.fix == "mediasync sftp check"
+    assert "nas_archive" not in report.places and len(report.findings) == 1
+
+
 def test_unknown_fix_is_a_clear_error(site: Site) -> None:
     with pytest.raises(ConfigError, match="no automatic fix for 'stuck'"):
         apply_fix(site.settings, site.ledger, "stuck")
