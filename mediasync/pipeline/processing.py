@@ -50,7 +50,9 @@ def _process_one(ctx: RunContext, media: MediaFile, folder: Path,
         info = read_metadata(working, media.media_type)
     except MediaError as exc:
         report.failed += 1
-        return failure(media, MediaError(as_told_of(media, working, str(exc))))
+        change = failure(media, MediaError(as_told_of(media, working, str(exc))))
+        change.updates["local_path"] = str(working)  # it was moved before it failed
+        return change
     updates: dict[str, Any] = {"local_path": str(working), "media_metadata": info.as_dict()}
     if not info.handled:
         report.skipped += 1
