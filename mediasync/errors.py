@@ -3,7 +3,8 @@
     MediasyncError                 one-line message; `retryable` tells the orchestrator
     ├── ConfigError                a setting is missing or wrong
     ├── LedgerError                the ledger cannot be read or written
-    │   └── IllegalTransition      a stage change the state machine refuses
+    │   ├── IllegalTransition      a stage change the state machine refuses
+    │   └── LedgerBusy             another run holds the ledger's run lock
     ├── SourceError                the source refused or answered something unusable
     │   ├── AuthError              credentials or session rejected or expired
     │   └── RateLimited            the source asks us to slow down (retryable)
@@ -46,6 +47,10 @@ class LedgerError(MediasyncError):
 
 
 class IllegalTransition(LedgerError):
+    pass
+
+
+class LedgerBusy(LedgerError):
     pass
 
 

@@ -100,7 +100,9 @@ class CompressionSettings(BaseModel):
 
 
 class NotifySettings(BaseModel):
+    # JSON POST target for alerts; a secret because such URLs usually carry a token
     webhook_url: SecretStr | None = None
+    timeout_seconds: float = Field(10, gt=0)
 
 
 class Settings(BaseSettings):
