@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mediasync.commands import operate
 from mediasync.config_check import check_settings
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
@@ -222,3 +223,7 @@ def config_check(config: ConfigOption = None) -> None:
     if problems:
         raise typer.Exit(1)
     console.print("configuration OK")
+
+
+app.command()(operate.serve)
+app.command()(operate.server)

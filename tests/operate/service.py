@@ -1,0 +1,106 @@
+"""A running Prefect server as the tests see it: its REST API and its CLI."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BUSY_RETRIES = 10
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout:g} s")
+        time.sleep(0.5)
+    return result
+
+
+@dataclass
+class PrefectService:
+    api: str
+    env: dict[str, str]
+    logs: Path
+    media_sync: str = "media-sync/every-30-minutes"
+    serve_pid: int | None = None  # the `mediasync serve` process, once started
+
+    def serving_a_run(self) -> bool:
+        """Whether `mediasync serve` has a flow-run process (a child) alive."""
+        tasks = Path(f"/proc/{self.serve_pid}/task")
+        return any(child.read_text().strip() for child in tasks.glob("*/children"))
+
+    @property
+    def ui(self) -> str:
+        return self.api.removesuffix("/api")
+
+    def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """A busy SQLite-backed server answers 503 for a moment: ask again, as Prefect's
+        own client does."""
+        for _ in range(BUSY_RETRIES):
+            response = httpx.request(method, f"{self.api}{path}", timeout=30, **kw)
+            if response.status_code != 503:
+                break
+            time.sleep(1)
+        return response
+
+    def healthy(self) -> bool:
+        try:
+            return self._call("GET", "/health").is_success
+        except httpx.TransportError:
+            return False
+
+    def deployment_id(self, name: str) -> str | None:
+        response = self._call("GET", f"/deployments/name/{name}")
+        return response.json()["id"] if response.is_success else None
+
+    def create_run(self, parameters: dict[str, Any]) -> str:
+        deployment = self.deployment_id(self.media_sync)
+        response = self._call("POST", f"/deployments/{deployment}/create_flow_run",
+                              json={"parameters": parameters})
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "prefect", *args], env=self.env,
+                              capture_output=True, text=True, timeout=300)
+
+    def run_deployment(self, *params: str, watch: bool = True,
+                       ) -> tuple[subprocess.CompletedProcess[str], str | None]:
+        """`prefect deployment run` with `--param k=v` each; returns the run's id too."""
+        args = [a for p in params for a in ("--param", p)] + (["--watch"] if watch else [])
+        done = self.cli("deployment", "run", self.media_sync, *args)
+        found = re.search(r"UUID: ([0-9a-f-]{36})", done.stdout)
+        return done, found.group(1) if found else None
+
+    def flow_run(self, run_id: str) -> dict[str, Any]:
+        response = self._call("GET", f"/flow_runs/{run_id}")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def state_of(self, run_id: str) -> str:
+        return str(self.flow_run(run_id)["state"]["type"])
+
+    def wait_final(self, run_id: str, timeout: float = 180) -> dict[str, Any]:
+        wait_until(lambda: self.state_of(run_id) in FINAL, timeout, f"flow run {run_id}")
+        return self.flow_run(run_id)
+
+    def task_runs(self, run_id: str) -> list[dict[str, Any]]:
+        response = self._call("POST", "/task_runs/filter", json={
+            "flow_runs": {"id": {"any_": [run_id]}}, "sort": "EXPECTED_START_TIME_ASC"})
+        response.raise_for_status()
+        return list(response.json())
+
+    def step_numbers(self, run_id: str) -> list[int]:
+        """The steps a run executed, from its task runs ("step 4: NAS archive")."""
+        names = [t["name"] for t in self.task_runs(run_id)]
+        return sorted(int(m.group(1)) for n in names if (m := re.match(r"step (\d):", n)))

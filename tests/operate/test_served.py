@@ -1,0 +1,87 @@
+"""The deployments served by `mediasync serve` against a real `prefect server`, driven
+the way people drive them: `prefect deployment run` and the REST API the UI uses."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+
+import pytest
+
+from mediasync.demo import write_jpeg
+from mediasync.runlock import LockHolder, acquire, run_lock_for
+from tests.fakes.webhook_server import webhook_receiver
+from tests.helpers import Workspace
+from tests.operate.service import PrefectService, wait_until
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "wh-token-5d1e0c"
+API_KEY = "st-api-key-92b7aa"
+
+
+def test_a_dry_run_of_step_4_completes_having_run_step_4_only(served: PrefectService,
+                                                                workspace: Workspace):
+    done, run_id = served.run_deployment("dry_run=true", "start=4", "end=4",
+                                         f"config={workspace.config}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Flow run finished successfully in 'Completed'" in done.stdout
+    run = served.flow_run(run_id)
+    assert run["state"]["type"] == "COMPLETED"
+    assert run["state"]["message"] == "dry run: nothing was changed"
+    assert served.step_numbers(run_id) == [4]
+    assert not (workspace.root / "mediasync.db").exists()
+
+
+def test_step_0_is_refused_with_a_clear_message(served: PrefectService):
+    done, run_id = served.run_deployment("start=0", watch=False)
+    assert done.returncode == 1
+    output = " ".join((done.stdout + done.stderr).split())
+    assert "Validation failed for field 'start'" in output
+    assert "0 is less than the minimum of 1" in output
+    assert run_id is None
+
+
+def test_a_held_ledger_cancels_a_run_at_once_and_lets_a_dry_run_go_on(
+        served: PrefectService, workspace: Workspace):
+    lock = run_lock_for("sqlite:///mediasync.db", workspace.root)
+    holder = LockHolder(run_id="another-run")
+    acquire(lock, holder)
+    try:
+        refused = served.create_run({"config": str(workspace.config), "wait_for_lock": 0})
+        dry = served.create_run({"config": str(workspace.config), "dry_run": True})
+        refused_run, dry_run = served.wait_final(refused), served.wait_final(dry)
+    finally:
+        lock.release()
+    assert refused_run["state"]["type"] == "CANCELLED"
+    assert refused_run["state"]["message"] == (
+        f"another media-sync run (another-run) holds the ledger since {holder.since}")
+    assert served.step_numbers(refused) == []
+    assert dry_run["state"]["type"] == "COMPLETED", dry_run["state"]["message"]
+    assert served.step_numbers(dry) == list(range(1, 9))
+
+
+def test_a_failed_run_sends_one_alert_with_step_and_reason_and_no_secret(
+        served: PrefectService, tmp_path):
+    with webhook_receiver() as receiver:
+        ws = Workspace.create(tmp_path, extra_config=(
+            f'\n[notify]\nwebhook_url = "{receiver.url(f"/hook/{TOKEN}")}"\n'
+            f'\n[syncthing]\napi_key = "{API_KEY}"\n'))
+        write_jpeg(ws.library / "IMG_0001.JPG", datetime(2024, 6, 1), seed=1, size=(64, 48))
+        shutil.rmtree(ws.nas)  # the NAS is not mounted: step 4 halts the run
+        run_id = served.create_run({"config": str(ws.config)})
+        run = served.wait_final(run_id)
+        assert run["state"]["type"] == "FAILED"
+        wait_until(lambda: receiver.received, 60, "the alert")
+        # the hook runs in the run's process: once that has ended, no alert can follow
+        wait_until(lambda: not served.serving_a_run(), 60, "the run's process to end")
+    assert len(receiver.received) == 1
+    alert = receiver.received[0]
+    body = alert.json()
+    assert alert.path == f"/hook/{TOKEN}"
+    assert body["kind"] == "run_failed"
+    assert (body["flow_run_id"], body["flow_run_name"]) == (run_id, run["name"])
+    assert (body["step"], body["step_name"]) == (4, "NAS archive")
+    assert "does not exist" in body["reason"]
+    assert "NAS is mounted" in body["fix"] and "--start 4" in body["fix"]
+    assert TOKEN not in alert.body.decode() and API_KEY not in alert.body.decode()
