@@ -8,27 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mediasync.demo import DEMO_CONFIG
 from mediasync.ledger import open_ledger
 from mediasync.ledger.base import Ledger
 from mediasync.settings import Settings, load_settings
-
-BASE_CONFIG = """\
-[source]
-kind = "folder"
-path = "library"
-
-[ledger]
-url = "sqlite:///mediasync.db"
-
-[workflow]
-incoming = "workflow/incoming"
-pixel_sync = "workflow/pixel_sync"
-processing = "workflow/processing"
-icloud_delete = "workflow/icloud_delete"
-nas_archive = "nas"
-compressed = "nas_compressed"
-cleanup_after_hours = 0
-"""
 
 
 @dataclass
@@ -38,8 +21,8 @@ class Workspace:
     @classmethod
     def create(cls, root: Path, extra_config: str = "") -> Workspace:
         (root / "library").mkdir(parents=True, exist_ok=True)
-        (root / "nas").mkdir(exist_ok=True)
-        (root / "mediasync.toml").write_text(BASE_CONFIG + extra_config)
+        (root / "nas_archive").mkdir(exist_ok=True)
+        (root / "mediasync.toml").write_text(DEMO_CONFIG + extra_config)
         return cls(root)
 
     @property
@@ -52,7 +35,7 @@ class Workspace:
 
     @property
     def nas(self) -> Path:
-        return self.root / "nas"
+        return self.root / "nas_archive"
 
     def settings(self) -> Settings:
         return load_settings(self.config)
