@@ -51,7 +51,7 @@ def send(kind: str, message: str, fix: str, *, settings: Settings,
     payload = _scrub(build_payload(kind, message, fix, details or {}), _secrets(settings))
     log.warning("%s: %s (fix: %s)", kind, payload["message"], payload["fix"])
     target = settings.notify.webhook_url
-    if target is None:
+    if target is None or not target.get_secret_value():
         log.info("no notify.webhook_url configured: alert not sent")
         return False
     return _post(target, payload, settings.notify.timeout_seconds)

@@ -68,15 +68,19 @@ def prefect_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefec
 def served(prefect_service: PrefectService) -> Iterator[PrefectService]:
     """`mediasync serve` for every deployment of deployments/prefect.yaml."""
     log = prefect_service.logs / "serve.log"
+    runner_port = free_port()
+    # the runner's /health, as docker-compose.yml's health check of the worker reads it
+    env = {**prefect_service.env, "PREFECT_RUNNER_SERVER_ENABLE": "true",
+           "PREFECT_RUNNER_SERVER_PORT": str(runner_port)}
     process = subprocess.Popen([sys.executable, "-m", "mediasync", "serve"],
-                               env=prefect_service.env, cwd=Path(__file__).parents[2],
+                               env=env, cwd=Path(__file__).parents[2],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: process.poll() is not None
                    or prefect_service.deployment_id(prefect_service.media_sync) is not None,
                    STARTUP_SECONDS, "mediasync serve to register its deployments")
         assert process.poll() is None, log.read_text()
-        yield replace(prefect_service, serve_pid=process.pid)
+        yield replace(prefect_service, serve_pid=process.pid, runner_port=runner_port)
     finally:
         stop(process)
 

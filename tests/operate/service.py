@@ -33,6 +33,7 @@ class PrefectService:
     logs: Path
     media_sync: str = "media-sync/every-30-minutes"
     serve_pid: int | None = None  # the `mediasync serve` process, once started
+    runner_port: int | None = None  # its health endpoint
 
     def serving_a_run(self) -> bool:
         """Whether `mediasync serve` has a flow-run process (a child) alive."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
+import httpx
 import pytest
 
 from mediasync.demo import write_jpeg
@@ -31,6 +32,18 @@ def test_a_dry_run_of_step_4_completes_having_run_step_4_only(served: PrefectSer
     assert run["state"]["message"] == "dry run: nothing was changed"
     assert served.step_numbers(run_id) == [4]
     assert not (workspace.root / "mediasync.db").exists()
+
+
+def test_the_served_runner_answers_its_health_check(served: PrefectService):
+    health = wait_until(lambda: _health(served.runner_port), 60, "the runner's /health")
+    assert health.status_code == 200
+
+
+def _health(port: int | None) -> httpx.Response | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+    except httpx.TransportError:
+        return None
 
 
 def test_step_0_is_refused_with_a_clear_message(served: PrefectService):
