@@ -95,6 +95,7 @@ def test_a_failed_run_sends_one_alert_with_step_and_reason_and_no_secret(
     assert body["kind"] == "run_failed"
     assert (body["flow_run_id"], body["flow_run_name"]) == (run_id, run["name"])
     assert (body["step"], body["step_name"]) == (4, "NAS archive")
-    assert "does not exist" in body["reason"]
+    assert "does not exist (is the NAS mounted?)" in body["reason"]
+    assert body["url"] == f"{served.ui}/runs/flow-run/{run_id}"
     assert "NAS is mounted" in body["fix"] and "--start 4" in body["fix"]
     assert TOKEN not in alert.body.decode() and API_KEY not in alert.body.decode()
