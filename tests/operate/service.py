@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 120
 BUSY_RETRIES = 10
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
@@ -105,3 +111,64 @@ class PrefectService:
         """The steps a run executed, from its task runs ("step 4: NAS archive")."""
         names = [t["name"] for t in self.task_runs(run_id)]
         return sorted(int(m.group(1)) for n in names if (m := re.match(r"step (\d):", n)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT first: serve then pauses its deployments and exits cleanly."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def prefect_server(home: Path, **env: str) -> Iterator[PrefectService]:
+    """`mediasync server` on a free port with its own PREFECT_HOME, scheduler off (no run
+    starts unless asked for); `env` goes to every process started against it."""
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    quiet = {**os.environ, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+             "PREFECT_HOME": str(home)}
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mediasync", "server", "--port", str(port), "--home", str(home),
+         "--no-scheduler"], env=quiet,
+        stdout=(logs / "server.log").open("wb"), stderr=subprocess.STDOUT)
+    service = PrefectService(api=api, env={**quiet, "PREFECT_API_URL": api, **env}, logs=logs)
+    try:
+        wait_until(lambda: server.poll() is not None or service.healthy(), STARTUP_SECONDS,
+                   "the Prefect server to answer")
+        assert server.poll() is None, (logs / "server.log").read_text()
+        yield service
+    finally:
+        stop(server)
+
+
+@contextmanager
+def mediasync_serve(service: PrefectService) -> Iterator[PrefectService]:
+    """`mediasync serve` for every deployment of deployments/prefect.yaml, with the
+    runner's /health on (docker-compose.yml's health check of the worker reads it)."""
+    log = service.logs / "serve.log"
+    runner_port = free_port()
+    env = {**service.env, "PREFECT_RUNNER_SERVER_ENABLE": "true",
+           "PREFECT_RUNNER_SERVER_PORT": str(runner_port)}
+    process = subprocess.Popen([sys.executable, "-m", "mediasync", "serve"], env=env, cwd=ROOT,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: process.poll() is not None
+                   or service.deployment_id(service.media_sync) is not None,
+                   STARTUP_SECONDS, "mediasync serve to register its deployments")
+        assert process.poll() is None, log.read_text()
+        yield replace(service, serve_pid=process.pid, runner_port=runner_port)
+    finally:
+        stop(process)
