@@ -12,6 +12,7 @@ pickup (created → running: the runner's poll plus the run's process start), ru
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import tempfile
 import time
@@ -53,6 +54,7 @@ def lock_cycle_us(root: Path, cycles: int = 2000) -> float:
 
 
 def alert_ms(alerts: int = 50) -> float:
+    logging.getLogger("mediasync.notify").setLevel(logging.ERROR)  # each alert logs a line
     with WebhookServer() as hook:
         settings = Settings(notify={"webhook_url": hook.url})
         began = time.perf_counter()
