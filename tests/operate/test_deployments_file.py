@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 from prefect.utilities.callables import parameter_schema
 
 from flows.serving import DEFAULT_FILE, read_specs, runner_deployments, to_schedule
+from mediasync.commands import operate
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = read_specs(DEFAULT_FILE)
@@ -56,3 +58,11 @@ def test_a_flow_that_is_not_installed_is_reported_and_skipped(tmp_path):
     assert runner_deployments(read_specs(missing),
                               skipped=lambda spec, why: skipped.append(why)) == []
     assert skipped == ["flows/nowhere.py:job is not installed"]
+
+
+@pytest.mark.parametrize("command", ["serve", "server"])
+def test_every_option_is_documented(command):
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    for param in typer.main.get_command(operate.app).commands[command].params:
+        shown = [o for o in param.opts + param.secondary_opts if o.startswith("--")]
+        assert any(option in docs for option in shown), f"{command} {shown} is undocumented"
