@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -29,12 +29,16 @@ SQLITE_PREFIX = "sqlite:///"
 POLL_SECONDS = 0.2
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 @dataclass(frozen=True)
 class LockHolder:
     """Who holds a ledger: written beside the lock so a refused run can say who."""
 
     run_id: str
-    since: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    since: str = field(default_factory=_now)
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
 
@@ -112,7 +116,7 @@ def acquire(lock: RunLock, holder: LockHolder, wait_seconds: float = 0,
             poll_seconds: float = POLL_SECONDS) -> None:
     """Take the lock, waiting up to `wait_seconds`; LedgerBusy names the holder."""
     deadline = time.monotonic() + wait_seconds
-    while not lock.try_acquire(holder):
+    while not lock.try_acquire(replace(holder, since=_now())):  # held since it got it
         if time.monotonic() >= deadline:
             raise LedgerBusy(_busy_message(lock.holder(), wait_seconds))
         time.sleep(poll_seconds)

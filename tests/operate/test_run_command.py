@@ -23,23 +23,23 @@ from tests.operate.service import wait_until
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-def held(workspace: Workspace) -> tuple[FileRunLock, LockHolder]:
+def held(workspace: Workspace) -> FileRunLock:
     lock = run_lock_for("sqlite:///mediasync.db", workspace.root)
     assert isinstance(lock, FileRunLock)
-    holder = LockHolder(run_id="run-in-progress")
-    acquire(lock, holder)
-    return lock, holder
+    acquire(lock, LockHolder(run_id="run-in-progress"))
+    return lock
 
 
 def test_a_run_ends_at_once_naming_the_run_that_holds_the_ledger(workspace):
-    lock, holder = held(workspace)
+    lock = held(workspace)
+    since = lock.holder().since
     try:
         result = CliRunner().invoke(app, ["run", "--config", str(workspace.config)],
                                     terminal_width=300)
     finally:
         lock.release()
     assert result.exit_code == 1
-    assert (f"another media-sync run (run-in-progress) holds the ledger since {holder.since}"
+    assert (f"another media-sync run (run-in-progress) holds the ledger since {since}"
             in " ".join(result.output.split()))
     assert not (workspace.root / "mediasync.db").exists(), "the refused run opened the ledger"
 
@@ -54,7 +54,7 @@ def release_once_a_run_is_waiting(lock: FileRunLock) -> None:
 
 
 def test_a_run_told_to_wait_goes_ahead_once_the_holder_is_done(workspace):
-    lock, _ = held(workspace)
+    lock = held(workspace)
     releaser = threading.Thread(target=release_once_a_run_is_waiting, args=(lock,))
     releaser.start()
     result = CliRunner().invoke(app, ["run", "--config", str(workspace.config),
@@ -65,7 +65,7 @@ def test_a_run_told_to_wait_goes_ahead_once_the_holder_is_done(workspace):
 
 
 def test_a_dry_run_goes_on_while_the_ledger_is_held(workspace):
-    lock, _ = held(workspace)
+    lock = held(workspace)
     try:
         result = CliRunner().invoke(app, ["run", "--config", str(workspace.config),
                                           "--dry-run"])

@@ -50,12 +50,11 @@ def test_an_in_memory_ledger_needs_no_lock(tmp_path):
 
 def test_a_second_run_is_refused_with_the_holder_named(tmp_path):
     first, second = lock_at(tmp_path), lock_at(tmp_path)
-    holder = LockHolder(run_id="run-one")
-    acquire(first, holder)
+    acquire(first, LockHolder(run_id="run-one"))
     with pytest.raises(LedgerBusy) as refused:
         acquire(second, LockHolder(run_id="run-two"))
     assert str(refused.value) == (
-        f"another media-sync run (run-one) holds the ledger since {holder.since}")
+        f"another media-sync run (run-one) holds the ledger since {first.holder().since}")
     first.release()
     acquire(second, LockHolder(run_id="run-two"))
     assert second.holder().run_id == "run-two"
