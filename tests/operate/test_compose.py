@@ -84,7 +84,7 @@ def test_the_worker_command_is_a_real_mediasync_command_on_a_mounted_config():
     assert help_text.exit_code == 0, help_text.output
     for option in (word for word in command[2:] if word.startswith("--")):
         assert option in help_text.output, f"mediasync {command[1]} has no {option}"
-    config = command[command.index("--config") + 1]
+    config = SERVICES["worker"]["environment"]["MEDIASYNC_CONFIG"]
     assert config in {target for _, target in mounts(SERVICES["worker"])}
 
 
