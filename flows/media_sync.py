@@ -15,6 +15,7 @@ from pydantic import Field
 
 from mediasync.errors import LedgerBusy
 from mediasync.model import SyncOperation
+from mediasync.notify import alert_if_stuck
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.steps import STEPS, open_context
 from mediasync.runlock import LockHolder, holding, run_lock_for
@@ -63,6 +64,7 @@ def media_sync(
                 ctx.ledger.close()
     except LedgerBusy as exc:
         get_run_logger().warning(str(exc))
+        alert_if_stuck(exc, settings)
         return Cancelled(message=str(exc))
 
 

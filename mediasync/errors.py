@@ -20,6 +20,7 @@ Messages never contain secrets: callers pass names and paths, never credentials.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 
@@ -51,7 +52,10 @@ class IllegalTransition(LedgerError):
 
 
 class LedgerBusy(LedgerError):
-    pass
+    def __init__(self, message: str, *, held_since: datetime | None = None,
+                 **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.held_since = held_since
 
 
 class SourceError(MediasyncError):

@@ -16,11 +16,13 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr
 
+from mediasync.errors import LedgerBusy
 from mediasync.settings import Settings
 
 log = logging.getLogger("mediasync.notify")
 
 RUN_FAILED = "run_failed"
+RUN_STUCK = "run_stuck"
 ICLOUD_SESSION_EXPIRING = "icloud_session_expiring"
 ICLOUD_SESSION_EXPIRED = "icloud_session_expired"
 BLANK = "***"
@@ -55,6 +57,20 @@ def send(kind: str, message: str, fix: str, *, settings: Settings,
         log.info("no notify.webhook_url configured: alert not sent")
         return False
     return _post(target, payload, settings.notify.timeout_seconds)
+
+
+def alert_if_stuck(busy: LedgerBusy, settings: Settings, now: datetime | None = None) -> bool:
+    """A refused run says nothing, unless the holder has had the ledger so long that it
+    may hang: then every run it keeps out alerts."""
+    if busy.held_since is None:
+        return False
+    hours = ((now or datetime.now(UTC)) - busy.held_since).total_seconds() / 3600
+    if hours < settings.notify.stuck_after_hours:
+        return False
+    return send(RUN_STUCK, f"{busy}: {hours:.0f} hours, and new runs give way to it",
+                "find that run in the Prefect UI; if it hangs, cancel it or stop its "
+                "process: the lock goes with it", settings=settings,
+                details={"held_since": busy.held_since.isoformat(), "hours": round(hours, 1)})
 
 
 def build_payload(kind: str, message: str, fix: str, details: dict[str, Any]) -> dict[str, Any]:

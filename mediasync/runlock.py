@@ -118,7 +118,9 @@ def acquire(lock: RunLock, holder: LockHolder, wait_seconds: float = 0,
     deadline = time.monotonic() + wait_seconds
     while not lock.try_acquire(replace(holder, since=_now())):  # held since it got it
         if time.monotonic() >= deadline:
-            raise LedgerBusy(_busy_message(lock.holder(), wait_seconds))
+            holder = lock.holder()
+            raise LedgerBusy(_busy_message(holder, wait_seconds),
+                             held_since=datetime.fromisoformat(holder.since) if holder else None)
         time.sleep(poll_seconds)
 
 

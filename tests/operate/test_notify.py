@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
 from mediasync import notify
+from mediasync.errors import LedgerBusy
 from mediasync.remedies import fix_for_step
 from mediasync.settings import Settings
 from tests.fakes.webhook_server import WebhookServer
@@ -82,3 +84,18 @@ def test_each_step_has_its_own_fix_and_says_where_to_restart():
     assert "NAS is mounted" in fix_for_step(4)
     assert "`mediasync run --start 4`" in fix_for_step(4)
     assert "mediasync config check" in fix_for_step(None)
+
+
+def test_a_run_refused_by_a_holder_of_many_hours_alerts_that_it_may_hang():
+    busy = LedgerBusy("another media-sync run (r1) holds the ledger since …",
+                      held_since=datetime(2026, 11, 21, 2, 0, tzinfo=UTC))
+    with WebhookServer() as hook:
+        settings = settings_for(hook.url)
+        assert not notify.alert_if_stuck(busy, settings, now=datetime(2026, 11, 21, 7, 0,
+                                                                      tzinfo=UTC))
+        assert notify.alert_if_stuck(busy, settings, now=datetime(2026, 11, 21, 9, 0,
+                                                                  tzinfo=UTC))
+        assert not notify.alert_if_stuck(LedgerBusy("no holder record"), settings)
+    [body] = hook.received
+    assert body["kind"] == "run_stuck" and body["hours"] == 7.0
+    assert "(r1)" in body["message"] and "cancel it" in body["fix"]

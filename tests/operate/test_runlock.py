@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,10 @@ def test_a_second_run_is_refused_with_the_holder_named(tmp_path):
     acquire(first, LockHolder(run_id="run-one"))
     with pytest.raises(LedgerBusy) as refused:
         acquire(second, LockHolder(run_id="run-two"))
+    since = first.holder().since
     assert str(refused.value) == (
-        f"another media-sync run (run-one) holds the ledger since {first.holder().since}")
+        f"another media-sync run (run-one) holds the ledger since {since}")
+    assert refused.value.held_since == datetime.fromisoformat(since)
     first.release()
     acquire(second, LockHolder(run_id="run-two"))
     assert second.holder().run_id == "run-two"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from mediasync.demo import write_jpeg
-from mediasync.runlock import LockHolder, acquire, run_lock_for
+from mediasync.runlock import LockHolder, run_lock_for
 from tests.fakes.webhook_server import WebhookServer
 from tests.helpers import Workspace
 from tests.operate.service import PrefectService, wait_until
@@ -57,22 +57,29 @@ def test_step_0_is_refused_with_a_clear_message(served: PrefectService):
 
 
 def test_a_held_ledger_cancels_a_run_at_once_and_lets_a_dry_run_go_on(
-        served: PrefectService, workspace: Workspace):
-    lock = run_lock_for("sqlite:///mediasync.db", workspace.root)
-    acquire(lock, LockHolder(run_id="another-run"))
-    since = lock.holder().since
-    try:
-        refused = served.create_run({"config": str(workspace.config), "wait_for_lock": 0})
-        dry = served.create_run({"config": str(workspace.config), "dry_run": True})
-        refused_run, dry_run = served.wait_final(refused), served.wait_final(dry)
-    finally:
-        lock.release()
+        served: PrefectService, tmp_path):
+    with WebhookServer() as hook:
+        workspace = Workspace.create(tmp_path, extra_config=(
+            f'\n[notify]\nwebhook_url = "{hook.url}"\n'))
+        lock = run_lock_for("sqlite:///mediasync.db", workspace.root)
+        # a holder of many hours: the refused run also alerts that it may hang
+        assert lock.try_acquire(LockHolder(run_id="another-run",
+                                           since="2026-01-01T00:00:00+00:00"))
+        try:
+            refused = served.create_run({"config": str(workspace.config), "wait_for_lock": 0})
+            dry = served.create_run({"config": str(workspace.config), "dry_run": True})
+            refused_run, dry_run = served.wait_final(refused), served.wait_final(dry)
+        finally:
+            lock.release()
+        wait_until(lambda: not served.serving_a_run(), 60, "the runs' processes to end")
     assert refused_run["state"]["type"] == "CANCELLED"
     assert refused_run["state"]["message"] == (
-        f"another media-sync run (another-run) holds the ledger since {since}")
+        "another media-sync run (another-run) holds the ledger since 2026-01-01T00:00:00+00:00")
     assert served.step_numbers(refused) == []
     assert dry_run["state"]["type"] == "COMPLETED", dry_run["state"]["message"]
     assert served.step_numbers(dry) == list(range(1, 9))
+    assert [alert["kind"] for alert in hook.received] == ["run_stuck"]
+    assert "(another-run)" in hook.received[0]["message"]
 
 
 def test_a_failed_run_sends_one_alert_with_step_and_reason_and_no_secret(
