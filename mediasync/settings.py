@@ -57,7 +57,13 @@ class DeleteGuards(BaseModel):
 
 
 class LedgerSettings(BaseModel):
+    # sqlite:///PATH, postgresql://... or supabase (SUPABASE_URL and
+    # SUPABASE_SERVICE_ROLE_KEY from the environment); see docs/ledger.md
     url: str = "sqlite:///mediasync.db"
+    timeout_seconds: float = Field(10, gt=0)  # connecting to / one request of a server
+    # how long a step's claim on a file lasts if its run dies without releasing it; one
+    # worker alone may set 0 so that any rerun takes the files back at once
+    claim_lease_seconds: float = Field(3600, ge=0)
 
 
 class SyncthingSettings(BaseModel):
