@@ -136,15 +136,18 @@ def prefect_server(home: Path, **env: str) -> Iterator[PrefectService]:
     starts unless asked for); `env` goes to every process started against it."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    quiet = {**os.environ, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-             "PREFECT_HOME": str(home)}
+    telemetry = ("DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED")
+    # the server gets no telemetry switch from here: `mediasync server` must set them
+    plain = {k: v for k, v in os.environ.items() if k not in telemetry}
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "mediasync", "server", "--port", str(port), "--home", str(home),
-         "--no-scheduler"], env=quiet,
+         "--no-scheduler"], env=plain,
         stdout=(logs / "server.log").open("wb"), stderr=subprocess.STDOUT)
-    service = PrefectService(api=api, env={**quiet, "PREFECT_API_URL": api, **env}, logs=logs)
+    clients = {**plain, "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               "PREFECT_HOME": str(home), "PREFECT_API_URL": api, **env}
+    service = PrefectService(api=api, env=clients, logs=logs)
     try:
         wait_until(lambda: server.poll() is not None or service.healthy(), STARTUP_SECONDS,
                    "the Prefect server to answer")

@@ -35,6 +35,11 @@ def test_a_dry_run_of_step_4_completes_having_run_step_4_only(served: PrefectSer
     assert not (workspace.root / "mediasync.db").exists()
 
 
+def test_mediasync_server_runs_prefect_with_analytics_off(served: PrefectService):
+    settings = httpx.get(f"{served.api}/admin/settings", timeout=30).json()
+    assert settings["server"]["analytics_enabled"] is False
+
+
 def test_the_served_runner_answers_its_health_check(served: PrefectService):
     health = wait_until(lambda: _health(served.runner_port), 60, "the runner's /health")
     assert health.status_code == 200
