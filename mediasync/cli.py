@@ -17,6 +17,7 @@ from mediasync.commands import ledger as ledger_commands
 from mediasync.commands import operate
 from mediasync.commands import sftp as sftp_commands
 from mediasync.commands import syncthing as syncthing_commands
+from mediasync.commands import watch as watch_commands
 from mediasync.config_check import check_settings
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
@@ -32,6 +33,8 @@ app.add_typer(syncthing_commands.app, name="syncthing")
 app.add_typer(icloud_commands.app, name="icloud")
 app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(sftp_commands.app, name="sftp")
+for command in (watch_commands.watch, watch_commands.reconcile, watch_commands.doctor):
+    app.command()(command)
 
 console = Console()
 errors = Console(stderr=True)

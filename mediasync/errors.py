@@ -13,6 +13,7 @@
     │   └── MediaError             undecodable, truncated, unsupported
     ├── ArchiveError               the NAS archive cannot be written or verified
     ├── SyncthingError             Syncthing unreachable, key rejected, folder unknown, timeout
+    ├── ScanError                  a folder to watch or reconcile is missing or unreadable
     └── UnsafeDelete               a delete was refused by a safety gate or the circuit breaker
 
 Messages never contain secrets: callers pass names and paths, never credentials.
@@ -91,6 +92,10 @@ class ArchiveError(MediasyncError):
 
 
 class SyncthingError(MediasyncError):
+    pass
+
+
+class ScanError(MediasyncError):
     pass
 
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from mediasync.errors import ConfigError
+from mediasync.model import Stage
 
 CONFIG_ENV = "MEDIASYNC_CONFIG"
 
@@ -174,6 +175,17 @@ class NotifySettings(BaseModel):
     stuck_after_hours: float = Field(6, gt=0)
 
 
+class WatchSettings(BaseModel):
+    """`mediasync watch`, `reconcile` and `doctor`."""
+
+    roots: list[Path] = Field(default_factory=list)  # watched when no PATH is given
+    debounce_ms: int = Field(500, ge=0)  # quiet time after a file's last event
+    hash_workers: int = Field(4, ge=1)
+    batch_size: int = Field(1000, ge=1)  # records per ledger write
+    stuck_after_hours: float = Field(24, gt=0)  # doctor: longer at one stage is stuck
+    stuck_after_hours_by_stage: dict[Stage, float] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEDIASYNC_", env_nested_delimiter="__", extra="forbid"
@@ -189,6 +201,7 @@ class Settings(BaseSettings):
     sftp: SftpSettings = SftpSettings()
     compression: CompressionSettings = CompressionSettings()
     notify: NotifySettings = NotifySettings()
+    watch: WatchSettings = WatchSettings()
 
     @field_validator("config_path")
     @classmethod

@@ -129,10 +129,20 @@ class Ledger(Protocol):
     # file_records (watch / reconcile) ------------------------------------------------
     def file_records(self, root: str) -> dict[str, FileRecord]: ...
 
+    def file_signatures(self, root: str) -> dict[str, tuple[int, int]]:
+        """rel_path -> (size, mtime_ns) for every record of `root`: what a scan compares
+        against, without building one object per file."""
+        ...
+
+    def touch_file_records(self, root: str, rel_paths: Sequence[str], generation: int) -> None:
+        """Mark unchanged records of `root` as seen in scan `generation`."""
+        ...
+
     def upsert_file_records(self, records: Sequence[FileRecord]) -> None: ...
 
     def delete_file_records(self, root: str, rel_paths: Sequence[str]) -> None: ...
 
     def delete_stale_file_records(self, root: str, generation: int) -> int:
-        """Drop the records of `root` not seen in scan `generation`; returns how many."""
+        """Drop the records of `root` last seen before scan `generation` (a record the
+        watcher wrote during the pass stays); returns how many."""
         ...

@@ -174,6 +174,17 @@ class SqlLedger:
         rows = self._query("SELECT * FROM file_records WHERE root = ?", (root,))
         return {r["rel_path"]: decode_file_record(r) for r in rows}
 
+    def file_signatures(self, root: str) -> dict[str, tuple[int, int]]:
+        rows = self._query("SELECT rel_path, size, mtime_ns FROM file_records WHERE root = ?",
+                           (root,))
+        return {r["rel_path"]: (r["size"], r["mtime_ns"]) for r in rows}
+
+    def touch_file_records(self, root: str, rel_paths: Sequence[str], generation: int) -> None:
+        if rel_paths:
+            self._execute_many([(
+                "UPDATE file_records SET scan_generation = ? WHERE root = ? AND rel_path = ?",
+                [(generation, root, p) for p in rel_paths])])
+
     def upsert_file_records(self, records: Sequence[FileRecord]) -> None:
         now = self._time(utcnow())
         self._execute_many([(
@@ -191,5 +202,5 @@ class SqlLedger:
 
     def delete_stale_file_records(self, root: str, generation: int) -> int:
         return self._execute(
-            "DELETE FROM file_records WHERE root = ? AND scan_generation <> ?",
+            "DELETE FROM file_records WHERE root = ? AND scan_generation < ?",
             (root, generation))[0]

@@ -374,6 +374,18 @@ class SupabaseLedger:
                           .eq("root", root).order("rel_path"))
         return {r["rel_path"]: decode_file_record(r) for r in rows}
 
+    def file_signatures(self, root: str) -> dict[str, tuple[int, int]]:
+        rows = self._rows(lambda: self._table("file_records").select("rel_path,size,mtime_ns")
+                          .eq("root", root).order("rel_path"))
+        return {r["rel_path"]: (r["size"], r["mtime_ns"]) for r in rows}
+
+    def touch_file_records(self, root: str, rel_paths: Sequence[str], generation: int) -> None:
+        self._writable()
+        for chunk in chunks(rel_paths, ID_CHUNK):
+            self._run(self._table("file_records")
+                      .update({"scan_generation": generation}, returning=ReturnMethod.minimal)
+                      .eq("root", root).in_("rel_path", list(chunk)))
+
     def upsert_file_records(self, records: Sequence[FileRecord]) -> None:
         self._writable()
         now = to_text_time(utcnow())
@@ -392,5 +404,5 @@ class SupabaseLedger:
         self._writable()
         response = self._run(self._table("file_records")
                              .delete(count=CountMethod.exact, returning=ReturnMethod.minimal)
-                             .eq("root", root).neq("scan_generation", generation))
+                             .eq("root", root).lt("scan_generation", generation))
         return int(response.count or 0)

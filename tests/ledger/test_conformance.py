@@ -231,6 +231,18 @@ def test_file_records_upsert_delete_and_stale(ledger: Ledger) -> None:
     assert sorted(ledger.file_records("/other")) == ["a.jpg"]
 
 
+def test_file_signatures_and_touching_a_scan_generation(ledger: Ledger) -> None:
+    ledger.upsert_file_records([FileRecord("/r", f"f{i}.jpg", i, 10**18 + i, None, 1)
+                                for i in range(3)])
+    ledger.upsert_file_records([FileRecord("/other", "f0.jpg", 9, 9, None, 1)])
+    assert ledger.file_signatures("/r") == {f"f{i}.jpg": (i, 10**18 + i) for i in range(3)}
+    ledger.touch_file_records("/r", ["f0.jpg", "f2.jpg"], 2)
+    ledger.touch_file_records("/r", [], 2)
+    assert {p: r.scan_generation for p, r in ledger.file_records("/r").items()} == {
+        "f0.jpg": 2, "f1.jpg": 1, "f2.jpg": 2}
+    assert ledger.file_records("/other")["f0.jpg"].scan_generation == 1
+
+
 def test_claims_are_exclusive_and_end_with_the_next_stage(ledger: Ledger) -> None:
     files = added(ledger, 5)
     mine = ledger.claim([Stage.DOWNLOADED], 3, owner="worker-a")
