@@ -178,7 +178,11 @@ class CompressionSettings(BaseModel):
 
 
 class NotifySettings(BaseModel):
+    # JSON POST target for alerts; a secret because such URLs usually carry a token
     webhook_url: SecretStr | None = None
+    timeout_seconds: float = Field(10, gt=0)
+    # a run refused because another has held the ledger this long alerts: it may hang
+    stuck_after_hours: float = Field(6, gt=0)
 
 
 class WatchSettings(BaseModel):
