@@ -5,8 +5,8 @@ second run either ends at once with LedgerBusy or waits up to a given time. The 
 dies with its holder: for SQLite it is an exclusive flock on `<database>.lock`, which
 the kernel releases when the process ends, however it ends (SIGKILL included).
 
-Backends that live on a server need a lock on that server (Postgres: a session-level
-advisory lock held on the run's own connection); `server_run_lock` is where it plugs in.
+A Postgres ledger is locked on its server: a session-level advisory lock held on the run's
+own connection, released by Postgres when that session ends.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Protocol
 from mediasync.errors import ConfigError, LedgerBusy
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POLL_SECONDS = 0.2
 
 
@@ -88,15 +89,18 @@ class FileRunLock:
         self._fd = None
 
 
-def server_run_lock(url: str) -> RunLock:
-    """The hook for ledgers on a server (Postgres, Supabase): return a RunLock that holds
-    `pg_try_advisory_lock(<key of this ledger>)` on a connection of its own for the run,
-    and whose `holder()` reads the holder back (e.g. from the holder's application_name
-    in pg_stat_activity). Until that exists such ledgers refuse to run rather than risk
-    two runs at once."""
+def server_run_lock(url: str) -> RunLock | None:
+    """Postgres: an advisory lock on the ledger's database. The Supabase REST ledger has
+    no session to hold a lock on: None, and its users run one runner (see docs/ledger.md);
+    claims still keep two runs from archiving one file twice."""
+    if url.startswith(POSTGRES_SCHEMES):
+        from mediasync.ledger.pg_lock import PostgresRunLock
+
+        return PostgresRunLock(url)
+    if url == "supabase":
+        return None
     scheme = url.split(":", 1)[0] or url
-    raise ConfigError(f"ledger.url: no run lock for '{scheme}' ledgers yet, so runs "
-                      "cannot be kept one at a time on it (use sqlite:///PATH)")
+    raise ConfigError(f"ledger.url: no run lock for '{scheme}' ledgers")
 
 
 def run_lock_for(ledger_url: str, base_dir: Path) -> RunLock | None:

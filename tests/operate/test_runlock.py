@@ -101,6 +101,6 @@ def test_a_killed_holder_leaves_no_stuck_lock(tmp_path):
     acquire(lock_at(tmp_path), LockHolder(run_id="next"))
 
 
-def test_a_ledger_on_a_server_refuses_until_its_lock_exists(tmp_path):
-    with pytest.raises(ConfigError, match="no run lock for 'postgresql' ledgers"):
-        run_lock_for("postgresql://u@db/mediasync", tmp_path)
+def test_an_unknown_ledger_kind_has_no_lock_and_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="no run lock for 'mysql' ledgers"):
+        run_lock_for("mysql://u@db/mediasync", tmp_path)
