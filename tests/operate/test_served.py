@@ -10,7 +10,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from mediasync.demo import write_jpeg
+from mediasync.media.samples import PhotoSpec, photo
 from mediasync.runlock import LockHolder, run_lock_for
 from tests.fakes.webhook_server import WebhookServer
 from tests.helpers import Workspace
@@ -93,7 +93,7 @@ def test_a_failed_run_sends_one_alert_with_step_and_reason_and_no_secret(
         ws = Workspace.create(tmp_path, extra_config=(
             f'\n[notify]\nwebhook_url = "{hook.url}"\n'
             f'\n[syncthing]\napi_key = "{API_KEY}"\n'))
-        write_jpeg(ws.library / "IMG_0001.JPG", datetime(2024, 6, 1), seed=1, size=(64, 48))
+        photo(ws.library / "IMG_0001.JPG", PhotoSpec(captured=datetime(2024, 6, 1), size=(64, 48)))
         shutil.rmtree(ws.nas)  # the NAS is not mounted: step 4 halts the run
         run_id = served.create_run({"config": str(ws.config)})
         run = served.wait_final(run_id)
