@@ -24,9 +24,12 @@ def test_step_seven_deletes_the_proven_originals_only(tmp_path: Path) -> None:
     assert f"deleted {len(samples['good'])} at the source" in reports[6].message
     assert not any(path.exists() for path in samples["good"])
     assert all(path.exists() for path in samples["bad"])  # failed: never proven
+    assert all(path.exists() for path in samples["skipped"])  # sidecars: never imported
+    kept = {str(path.relative_to(workspace.library))
+            for path in samples["bad"] + samples["skipped"]}
     ledger = workspace.ledger()
     try:
         for media in ledger.files_where(source_deleted_at=None):
-            assert media.source_id.startswith("broken/")
+            assert media.source_id in kept
     finally:
         ledger.close()
