@@ -111,7 +111,8 @@ class FakeStorage:
         (root / bucket).mkdir(parents=True, exist_ok=True)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -205,7 +206,7 @@ class FakeStorage:
     def remove(self, bucket: str, prefixes: list[str]) -> list[dict[str, Any]]:
         if not prefixes or len(prefixes) > MAX_BATCH:
             raise StorageFault(400, "Bad Request", f"prefixes must hold 1 to {MAX_BATCH} items")
-        self.batch_sizes["remove"].append(len(prefixes))
+        self.batch_sizes["remove"].append(len(prefixes))  # list.append is atomic
         removed = []
         for key in prefixes:
             try:
@@ -269,6 +270,10 @@ class FakeStorage:
         self.put(bucket, key, data)
         return {"Key": f"{bucket}/{key}", "Id": str(uuid.uuid5(uuid.NAMESPACE_URL, key))}
 
+    def count(self, call: str) -> None:
+        with self._lock:
+            self.calls[call] += 1
+
     def should_drop(self, key: str) -> bool:
         with self._lock:
             if key in self.drop_once:
@@ -306,6 +311,7 @@ class _StorageHandler(BaseHTTPRequestHandler):
     # dispatch ------------------------------------------------------------------------
     def _serve(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.storage.count("requests")
         if self.storage.latency:
             time.sleep(self.storage.latency)
         url = urlsplit(self.path)
@@ -321,28 +327,28 @@ class _StorageHandler(BaseHTTPRequestHandler):
     def _route(self, method: str, parts: list[str], query: dict[str, str], body: bytes) -> None:
         store = self.storage
         if method == "GET" and parts[0] == "sign":  # signed URLs carry their own proof
-            store.calls["download_signed"] += 1
+            store.count("download_signed")
             store.check_token(parts[1], "/".join(parts[2:]), query.get("token", ""))
             return self._send_object(parts[1], "/".join(parts[2:]))
         self._authorize()
         head, rest = parts[0], parts[1:]
         if method == "POST" and head == "list":
-            store.calls["list"] += 1
+            store.count("list")
             return self._json(store.list_v1(rest[0], json.loads(body or b"{}")))
         if method == "POST" and head == "list-v2":
-            store.calls["list_v2"] += 1
+            store.count("list_v2")
             return self._json(store.list_v2_page(rest[0], json.loads(body or b"{}")))
         if method == "POST" and head == "sign":
             return self._sign(rest, json.loads(body or b"{}"))
         if method == "GET":
-            store.calls["download"] += 1
+            store.count("download")
             rest = parts[1:] if head == "authenticated" else parts
             return self._send_object(rest[0], "/".join(rest[1:]))
         if method == "DELETE":
-            store.calls["remove"] += 1
+            store.count("remove")
             return self._json(store.remove(head, json.loads(body or b"{}").get("prefixes", [])))
         if method in ("POST", "PUT"):
-            store.calls["upload"] += 1
+            store.count("upload")
             return self._upload(head, "/".join(rest), body, method)
         raise StorageFault(404, "not_found", "Route not found")
 
@@ -356,9 +362,9 @@ class _StorageHandler(BaseHTTPRequestHandler):
         store = self.storage
         expires = int(body.get("expiresIn", 60))
         if len(rest) == 1:
-            store.calls["sign_batch"] += 1
+            store.count("sign_batch")
             return self._json(store.sign_many(rest[0], list(body.get("paths", [])), expires))
-        store.calls["sign"] += 1
+        store.count("sign")
         key = "/".join(rest[1:])
         store._object(rest[0], key)
         self._json({"signedURL": store.sign(rest[0], key, expires)})
