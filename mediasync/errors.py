@@ -12,6 +12,7 @@
     │   └── MediaError             undecodable, truncated, unsupported
     ├── ArchiveError               the NAS archive cannot be written or verified
     ├── SyncthingError             Syncthing unreachable, key rejected, folder unknown, timeout
+    ├── TableError                 a table reconciled with a bucket refused a read or write
     └── UnsafeDelete               a delete was refused by a safety gate or the circuit breaker
 
 Messages never contain secrets: callers pass names and paths, never credentials.
@@ -82,6 +83,10 @@ class ArchiveError(MediasyncError):
 
 
 class SyncthingError(MediasyncError):
+    pass
+
+
+class TableError(MediasyncError):
     pass
 
 

@@ -7,14 +7,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
+from supabase import Client, create_client
+from supabase.lib.client_options import SyncClientOptions
 
 from mediasync.settings import BucketSettings, Settings
 from mediasync.sources.bucket import BucketSource, Retry
+from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage
 
 BUCKET = "media"
+TABLE = "part_images"
 KEY = "service-role-key-for-tests"
 DAY = 86400.0
 FAST_RETRY = Retry(attempts=3, first_wait=0.01, max_wait=0.05)
@@ -80,3 +85,14 @@ def tree(root: Path) -> dict[str, bytes]:
 def age(path: Path, days: float) -> None:
     stamp = time.time() - days * DAY
     os.utime(path, (stamp, stamp))
+
+
+@pytest.fixture
+def rest() -> Iterator[FakePostgrest]:
+    with FakePostgrest(KEY) as server:
+        server.create_table(TABLE, "file_path", "signed_url", "created_at")
+        yield server
+
+
+def rest_client(url: str, key: str = KEY) -> Client:
+    return create_client(url, key, options=SyncClientOptions(httpx_client=httpx.Client()))

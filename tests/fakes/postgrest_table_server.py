@@ -1,0 +1,271 @@
+"""A small PostgREST over in-memory tables, honest to the wire format of the calls a
+record table makes through supabase-py (postgrest-py):
+
+    GET    /rest/v1/{table}?select=a,b&order=a.asc&offset=0&limit=1000
+           Prefer: count=exact
+    POST   /rest/v1/{table}?columns=a,b[&on_conflict=a]
+           Prefer: return=representation|minimal[,resolution=merge-duplicates]
+    DELETE /rest/v1/{table}?a=in.(x,"y,z")
+           Prefer: return=representation
+
+Filters: `eq.` and `in.(...)` with PostgREST's quoting. Paging by offset/limit params or a
+`Range: 0-9` header; `Content-Range: 0-9/123` (`*` without count=exact); a `max_rows` cap
+like the server's db-max-rows. Each table has a serial `id` and one unique column. A
+DELETE without a filter is refused as Supabase's safeupdate does. Errors carry PostgREST's
+body `{"code", "message", "details", "hint"}`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+PREFIX = "/rest/v1/"
+RESERVED = {"select", "order", "offset", "limit", "columns", "on_conflict"}
+
+
+class PostgrestFault(Exception):
+    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+@dataclass
+class Table:
+    name: str
+    unique: str
+    columns: tuple[str, ...]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    next_id: int = 1
+
+    def add(self, row: dict[str, Any], resolution: str | None) -> dict[str, Any] | None:
+        unknown = set(row) - set(self.columns)
+        if unknown:
+            raise PostgrestFault(400, "PGRST204", f"Could not find the '{sorted(unknown)[0]}' "
+                                 f"column of '{self.name}' in the schema cache")
+        existing = next((r for r in self.rows if r[self.unique] == row.get(self.unique)), None)
+        if existing is None:
+            full = {c: None for c in self.columns} | row | {"id": self.next_id}
+            self.next_id += 1
+            self.rows.append(full)
+            return full
+        if resolution == "merge-duplicates":
+            existing.update(row)
+            return existing
+        if resolution == "ignore-duplicates":
+            return None
+        raise PostgrestFault(409, "23505", f'duplicate key value violates unique constraint '
+                             f'"{self.name}_{self.unique}_key"',
+                             f"Key ({self.unique})=({row.get(self.unique)}) already exists.")
+
+
+class FakePostgrest:
+    """Use as a context manager; `url` is the project URL for create_client."""
+
+    def __init__(self, service_key: str = "service-key", max_rows: int = 1000) -> None:
+        self.service_key = service_key
+        self.max_rows = max_rows
+        self.tables: dict[str, Table] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, path with query)
+        self.lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakePostgrest:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def create_table(self, name: str, unique: str, *columns: str) -> Table:
+        table = Table(name, unique, ("id", unique, *columns))
+        self.tables[name] = table
+        return table
+
+    def table(self, name: str) -> Table:
+        if name not in self.tables:
+            raise PostgrestFault(404, "PGRST205",
+                                 f"Could not find the table 'public.{name}' in the schema cache")
+        return self.tables[name]
+
+
+# query language --------------------------------------------------------------------------
+
+def parse_in_list(text: str) -> list[str]:
+    """`(a,"b,c","d\\"e")` -> ["a", "b,c", 'd"e']; also column lists, which quote alike."""
+    if not (text.startswith("(") and text.endswith(")")):
+        raise PostgrestFault(400, "PGRST100", f'"failed to parse filter (in.{text})"')
+    values, current, quoted, escaped, was_quoted = [], [], False, False, False
+    for char in text[1:-1]:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted, was_quoted = not quoted, True
+        elif char == "," and not quoted:
+            values.append("".join(current))
+            current, was_quoted = [], False
+        else:
+            current.append(char)
+    if current or was_quoted or values:
+        values.append("".join(current))
+    return values
+
+
+def matches(row: dict[str, Any], filters: list[tuple[str, str]]) -> bool:
+    for column, expression in filters:
+        op, _, operand = expression.partition(".")
+        value = row.get(column)
+        text = None if value is None else str(value)
+        if op == "eq" and text != operand:
+            return False
+        if op == "in" and text not in parse_in_list(operand):
+            return False
+        if op not in ("eq", "in"):
+            raise PostgrestFault(400, "PGRST100", f'"failed to parse filter ({expression})"')
+    return True
+
+
+def project(rows: list[dict[str, Any]], select: str, table: Table) -> list[dict[str, Any]]:
+    if select in ("", "*"):
+        return [dict(r) for r in rows]
+    columns = parse_in_list(f"({select})")
+    for column in columns:
+        if column not in table.columns:
+            raise PostgrestFault(400, "42703", f"column {table.name}.{column} does not exist")
+    return [{c: r[c] for c in columns} for r in rows]
+
+
+def ordered(rows: list[dict[str, Any]], order: str | None) -> list[dict[str, Any]]:
+    for term in reversed((order or "").split(",") if order else []):
+        column, _, direction = term.partition(".")
+        rows = sorted(rows, key=lambda r, c=column: (r.get(c) is None, r.get(c) or ""),
+                      reverse=direction.startswith("desc"))
+    return rows
+
+
+# HTTP -------------------------------------------------------------------------------------
+
+def _handler_for(server: FakePostgrest) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        db = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    db: FakePostgrest
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        self._serve(self._select)
+
+    def do_POST(self) -> None:
+        self._serve(self._insert)
+
+    def do_DELETE(self) -> None:
+        self._serve(self._delete)
+
+    def _serve(self, action: Any) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        url = urlsplit(self.path)
+        self.db.requests.append((self.command, self.path))
+        try:
+            if self.headers.get("Authorization") != f"Bearer {self.db.service_key}":
+                raise PostgrestFault(401, "PGRST301", "JWSError JWSInvalidSignature")
+            if not url.path.startswith(PREFIX):
+                raise PostgrestFault(404, "PGRST125", "Invalid path specified in request URL")
+            params = parse_qsl(url.query, keep_blank_values=True)
+            with self.db.lock:
+                table = self.db.table(unquote(url.path[len(PREFIX):]))
+                action(table, params, body)
+        except PostgrestFault as fault:
+            self._send(fault.status, {"code": fault.code, "details": fault.details,
+                                      "hint": None, "message": fault.message})
+
+    @property
+    def _prefer(self) -> dict[str, str]:
+        prefs = {}
+        for item in ",".join(self.headers.get_all("Prefer") or []).split(","):
+            name, _, value = item.strip().partition("=")
+            if name:
+                prefs[name] = value
+        return prefs
+
+    def _select(self, table: Table, params: list[tuple[str, str]], body: bytes) -> None:
+        options = dict(params)
+        filters = [(k, v) for k, v in params if k not in RESERVED]
+        rows = ordered([r for r in table.rows if matches(r, filters)], options.get("order"))
+        start, limit = self._window(options)
+        page = rows[start:start + min(limit, self.db.max_rows)]
+        total = str(len(rows)) if self._prefer.get("count") == "exact" else "*"
+        span = f"{start}-{start + len(page) - 1}" if page else "*"
+        self._send(200, project(page, options.get("select", "*"), table),
+                   {"Content-Range": f"{span}/{total}"})
+
+    def _window(self, options: dict[str, str]) -> tuple[int, int]:
+        if "Range" in self.headers:  # Range: 0-9 (items)
+            first, _, last = self.headers["Range"].partition("-")
+            return int(first), int(last) - int(first) + 1 if last else self.db.max_rows
+        return int(options.get("offset", 0)), int(options.get("limit", self.db.max_rows))
+
+    def _insert(self, table: Table, params: list[tuple[str, str]], body: bytes) -> None:
+        options = dict(params)
+        payload = json.loads(body or b"[]")
+        rows = payload if isinstance(payload, list) else [payload]
+        if "columns" in options:
+            keep = parse_in_list(f"({options['columns']})")  # names may come quoted
+            rows = [{c: r.get(c) for c in keep} for r in rows]
+        if options.get("on_conflict", table.unique) != table.unique:
+            raise PostgrestFault(400, "42P10", "there is no unique or exclusion constraint "
+                                 "matching the ON CONFLICT specification")
+        snapshot = [dict(r) for r in table.rows], table.next_id
+        try:
+            written = [r for r in (table.add(row, self._prefer.get("resolution")) for row in rows)
+                       if r is not None]
+        except PostgrestFault:
+            table.rows, table.next_id = snapshot  # one statement, one transaction
+            raise
+        self._answer(201, written)
+
+    def _delete(self, table: Table, params: list[tuple[str, str]], body: bytes) -> None:
+        filters = [(k, v) for k, v in params if k not in RESERVED]
+        if not filters:
+            raise PostgrestFault(400, "21000", "DELETE requires a WHERE clause")
+        gone = [r for r in table.rows if matches(r, filters)]
+        table.rows = [r for r in table.rows if not matches(r, filters)]
+        self._answer(200, gone)
+
+    def _answer(self, status: int, rows: list[dict[str, Any]]) -> None:
+        if self._prefer.get("return") == "representation":
+            return self._send(status, rows)
+        self._send(204 if status == 200 else status, None)
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if payload is not None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
