@@ -15,7 +15,9 @@ from postgrest import APIError, APIResponse, CountMethod
 from supabase import Client
 
 from mediasync.errors import AuthError, TableError
+from mediasync.settings import BucketSettings
 from mediasync.sources.bucket import batches
+from mediasync.supabase_client import SupabaseConnection
 
 T = TypeVar("T")
 
@@ -50,6 +52,12 @@ class PostgrestRecordTable:
         self._page_size = page_size
         self._batch_size = batch_size
         self._delete_batch = delete_batch  # keys travel in the query string
+
+    @classmethod
+    def from_settings(cls, connection: SupabaseConnection,
+                      settings: BucketSettings) -> PostgrestRecordTable:
+        return cls(connection.client, settings.table, settings.key_column, settings.url_column,
+                   batch_size=settings.insert_batch_size)
 
     def records(self) -> dict[str, str | None]:
         found: dict[str, str | None] = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,17 +42,19 @@ class Table:
     columns: tuple[str, ...]
     rows: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1
+    index: dict[Any, dict[str, Any]] = field(default_factory=dict)  # the unique column
 
     def add(self, row: dict[str, Any], resolution: str | None) -> dict[str, Any] | None:
         unknown = set(row) - set(self.columns)
         if unknown:
             raise PostgrestFault(400, "PGRST204", f"Could not find the '{sorted(unknown)[0]}' "
                                  f"column of '{self.name}' in the schema cache")
-        existing = next((r for r in self.rows if r[self.unique] == row.get(self.unique)), None)
+        existing = self.index.get(row.get(self.unique))
         if existing is None:
             full = {c: None for c in self.columns} | row | {"id": self.next_id}
             self.next_id += 1
             self.rows.append(full)
+            self.index[full[self.unique]] = full
             return full
         if resolution == "merge-duplicates":
             existing.update(row)
@@ -61,6 +64,10 @@ class Table:
         raise PostgrestFault(409, "23505", f'duplicate key value violates unique constraint '
                              f'"{self.name}_{self.unique}_key"',
                              f"Key ({self.unique})=({row.get(self.unique)}) already exists.")
+
+    def keep(self, rows: list[dict[str, Any]], next_id: int) -> None:
+        self.rows, self.next_id = rows, next_id
+        self.index = {row[self.unique]: row for row in rows}
 
 
 class FakePostgrest:
@@ -127,18 +134,21 @@ def parse_in_list(text: str) -> list[str]:
     return values
 
 
-def matches(row: dict[str, Any], filters: list[tuple[str, str]]) -> bool:
-    for column, expression in filters:
+def row_filter(params: list[tuple[str, str]]) -> Callable[[dict[str, Any]], bool]:
+    """The WHERE clause of the query string's filters (`col=eq.x`, `col=in.(x,y)`)."""
+    tests: list[tuple[str, set[str]]] = []
+    for column, expression in params:
+        if column in RESERVED:
+            continue
         op, _, operand = expression.partition(".")
-        value = row.get(column)
-        text = None if value is None else str(value)
-        if op == "eq" and text != operand:
-            return False
-        if op == "in" and text not in parse_in_list(operand):
-            return False
-        if op not in ("eq", "in"):
+        if op == "eq":
+            tests.append((column, {operand}))
+        elif op == "in":
+            tests.append((column, set(parse_in_list(operand))))
+        else:
             raise PostgrestFault(400, "PGRST100", f'"failed to parse filter ({expression})"')
-    return True
+    return lambda row: all(
+        row.get(column) is not None and str(row[column]) in allowed for column, allowed in tests)
 
 
 def project(rows: list[dict[str, Any]], select: str, table: Table) -> list[dict[str, Any]]:
@@ -212,8 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _select(self, table: Table, params: list[tuple[str, str]], body: bytes) -> None:
         options = dict(params)
-        filters = [(k, v) for k, v in params if k not in RESERVED]
-        rows = ordered([r for r in table.rows if matches(r, filters)], options.get("order"))
+        rows = ordered(list(filter(row_filter(params), table.rows)), options.get("order"))
         start, limit = self._window(options)
         page = rows[start:start + min(limit, self.db.max_rows)]
         total = str(len(rows)) if self._prefer.get("count") == "exact" else "*"
@@ -242,16 +251,16 @@ class _Handler(BaseHTTPRequestHandler):
             written = [r for r in (table.add(row, self._prefer.get("resolution")) for row in rows)
                        if r is not None]
         except PostgrestFault:
-            table.rows, table.next_id = snapshot  # one statement, one transaction
+            table.keep(*snapshot)  # one statement, one transaction
             raise
         self._answer(201, written)
 
     def _delete(self, table: Table, params: list[tuple[str, str]], body: bytes) -> None:
-        filters = [(k, v) for k, v in params if k not in RESERVED]
-        if not filters:
+        if all(name in RESERVED for name, _ in params):
             raise PostgrestFault(400, "21000", "DELETE requires a WHERE clause")
-        gone = [r for r in table.rows if matches(r, filters)]
-        table.rows = [r for r in table.rows if not matches(r, filters)]
+        where = row_filter(params)
+        gone = [r for r in table.rows if where(r)]
+        table.keep([r for r in table.rows if not where(r)], table.next_id)
         self._answer(200, gone)
 
     def _answer(self, status: int, rows: list[dict[str, Any]]) -> None:

@@ -13,7 +13,9 @@ mediasync makes through supabase-py (storage3):
 Objects are files under `root/<bucket>/`; their mtime is their `updated_at`. Errors carry
 Storage's body `{"statusCode": "...", "error": "...", "message": "..."}`. Faults on demand:
 a bad key answers 401, `drop_once` cuts a download half way once per key, `latency`
-delays every answer (a stand-in for the network in benchmarks).
+delays every answer (a stand-in for the network in benchmarks). Like the project's API
+gateway, it can pass other paths on (`upstreams`, e.g. /rest/v1/ to a PostgREST fake), so
+one project URL serves both.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import httpx
 
 PREFIX = "/storage/v1/object/"
 MAX_BATCH = 1000
@@ -104,6 +108,7 @@ class FakeStorage:
         self.list_v2 = list_v2  # False: answer list-v2 like a tenant without it
         self.latency = latency
         self.drop_once: set[str] = set()  # keys whose next download is cut half way
+        self.upstreams: dict[str, str] = {}  # path prefix -> base URL it is passed on to
         self.calls: Counter[str] = Counter()
         self.batch_sizes: dict[str, list[int]] = {"remove": [], "sign": []}
         self._secret = os.urandom(32)
@@ -186,13 +191,13 @@ class FakeStorage:
         prefix = body.get("prefix", "")
         limit = min(int(body.get("limit", MAX_BATCH)), MAX_BATCH)
         after = _unb64(body["cursor"]).decode() if body.get("cursor") else ""
-        entries: dict[str, dict[str, Any] | None] = {}
+        entries: dict[str, StoredObject | None] = {}  # None: a folder
         for obj in self._objects(bucket, prefix):
             rest = obj.key[len(prefix):]
             if body.get("with_delimiter") and "/" in rest:
                 entries[prefix + rest.split("/")[0] + "/"] = None
             else:
-                entries[obj.key] = {**obj.row(obj.key), "key": obj.key}
+                entries[obj.key] = obj
         names = [name for name in sorted(entries) if name > after]
         page, more = names[:limit], len(names) > limit
         return {
@@ -200,7 +205,7 @@ class FakeStorage:
             "nextCursor": _b64(page[-1].encode()) if more else None,
             "folders": [{"key": n, "name": n.rstrip("/").rsplit("/", 1)[-1]}
                         for n in page if entries[n] is None],
-            "objects": [entries[n] for n in page if entries[n] is not None],
+            "objects": [{**obj.row(n), "key": n} for n in page if (obj := entries[n])],
         }
 
     def remove(self, bucket: str, prefixes: list[str]) -> list[dict[str, Any]]:
@@ -315,6 +320,9 @@ class _StorageHandler(BaseHTTPRequestHandler):
         if self.storage.latency:
             time.sleep(self.storage.latency)
         url = urlsplit(self.path)
+        for prefix, upstream in self.storage.upstreams.items():
+            if url.path.startswith(prefix):
+                return self._forward(upstream, method, body)
         if not url.path.startswith(PREFIX):
             return self._error(StorageFault(404, "not_found", "Route not found"))
         parts = [unquote(p) for p in url.path[len(PREFIX):].split("/")]
@@ -378,6 +386,18 @@ class _StorageHandler(BaseHTTPRequestHandler):
                 data = part.get_payload(decode=True)
                 return self._json(self.storage.upload(bucket, key, data, upsert))
         raise StorageFault(400, "InvalidRequest", "no file in the form")
+
+    def _forward(self, upstream: str, method: str, body: bytes) -> None:
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        answer = httpx.request(method, upstream + self.path, headers=headers, content=body)
+        self.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding",
+                                    "content-encoding", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
 
     # answers ---------------------------------------------------------------------------
     def _send_object(self, bucket: str, key: str) -> None:
