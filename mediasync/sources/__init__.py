@@ -1,0 +1,18 @@
+"""Build the source the settings name."""
+
+from __future__ import annotations
+
+from mediasync.errors import ConfigError
+from mediasync.settings import Settings
+from mediasync.sources.base import Source
+
+
+def build_source(settings: Settings) -> Source:
+    kind = settings.source.kind
+    if kind == "folder":
+        from mediasync.sources.folder import FolderSource
+
+        if settings.source.path is None:
+            raise ConfigError("source.path: required for a folder source")
+        return FolderSource(settings.resolve(settings.source.path))
+    raise ConfigError(f"source.kind: '{kind}' is not available in this version")

@@ -1,0 +1,101 @@
+"""The NAS archive: verified copies laid out by capture date, never overwritten."""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mediasync.errors import ArchiveError, FileProblem
+from mediasync.files import copy_hashed, sha256_file, with_suffix_tag
+from mediasync.model import MediaFile
+
+
+@dataclass(frozen=True)
+class Archived:
+    path: Path
+    sha256: str  # re-read from the archive after fsync, page cache dropped
+    already_there: bool  # identical bytes were found at the target (a rerun after a kill)
+
+
+class NasArchive:
+    def __init__(self, root: Path, layout: str = "{YYYY}/{MM}/{DD}/{name}") -> None:
+        self.root = root
+        self.layout = layout
+
+    def check(self) -> None:
+        """A missing root means an unmounted NAS: never create it, never write beside it."""
+        if not self.root.exists():
+            raise ArchiveError(f"NAS archive {self.root} does not exist (is the NAS mounted?)")
+        if not self.root.is_dir():
+            raise ArchiveError(f"NAS archive {self.root} is not a folder")
+        probe = self.root / ".mediasync-write-test"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ArchiveError(f"NAS archive {self.root} is not writable: {exc.strerror}") from None
+
+    def target_for(self, media: MediaFile, name: str) -> Path:
+        when: datetime | None = media.captured_at or media.created_at
+        fields = {"name": name, "YYYY": "undated", "MM": "", "DD": ""}
+        if when is not None:
+            fields.update(YYYY=f"{when:%Y}", MM=f"{when:%m}", DD=f"{when:%d}")
+        relative = self.layout.format(**fields)
+        parts = [p for p in Path(relative).parts if p not in ("", ".", "..")]
+        return self.root.joinpath(*parts)
+
+    def store(self, working_copy: Path, media: MediaFile, name: str) -> Archived:
+        if not media.content_hash:
+            raise FileProblem(f"{media.label}: no content hash recorded", subject=media.source_id)
+        target = self._free_target(self.target_for(media, name), media)
+        if target.exists():  # ours, from a run that died before recording it
+            return Archived(target, self._reread(target, media), already_there=True)
+        try:
+            written = copy_hashed(working_copy, target, expected_size=media.size)
+        except FileNotFoundError as exc:
+            if exc.filename and Path(exc.filename) == working_copy:
+                raise FileProblem(f"{media.label}: working copy {working_copy} is missing",
+                                  subject=media.source_id) from None
+            raise self._error(exc) from None
+        except FileProblem:
+            raise
+        except OSError as exc:
+            raise self._error(exc) from None
+        if written.sha256 != media.content_hash:
+            target.unlink(missing_ok=True)
+            raise FileProblem(f"{media.label}: working copy no longer matches the downloaded bytes",
+                              subject=media.source_id)
+        return Archived(target, self._reread(target, media), already_there=False)
+
+    def _free_target(self, target: Path, media: MediaFile) -> Path:
+        """The first candidate that is free or already holds exactly these bytes."""
+        candidates = [target, with_suffix_tag(target, media.content_hash[:8])]  # type: ignore[index]
+        candidates += [with_suffix_tag(target, f"{media.content_hash[:8]}_{n}")  # type: ignore[index]
+                       for n in range(2, 100)]
+        for candidate in candidates:
+            if not candidate.exists() or self._holds(candidate, media):
+                return candidate
+        raise ArchiveError(f"NAS archive: no free name for {target}")
+
+    @staticmethod
+    def _holds(path: Path, media: MediaFile) -> bool:
+        return path.stat().st_size == media.size and sha256_file(path) == media.content_hash
+
+    def _reread(self, target: Path, media: MediaFile) -> str:
+        try:
+            digest = sha256_file(target, drop_cache=True)
+        except OSError as exc:
+            raise self._error(exc) from None
+        if digest != media.content_hash:
+            raise ArchiveError(f"NAS archive: {target} reads back different bytes than written")
+        return digest
+
+    def _error(self, exc: OSError) -> ArchiveError:
+        reason = exc.strerror or str(exc)
+        return ArchiveError(f"NAS archive {self.root}: {reason}", retryable=exc.errno in _TRANSIENT)
+
+
+# errors worth a retry of the step: the NAS link hiccuped
+_TRANSIENT = {errno.EIO, errno.ETIMEDOUT, errno.EAGAIN, errno.ESTALE}

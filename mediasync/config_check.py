@@ -1,0 +1,69 @@
+"""Every problem with a configuration, found at once, one line each."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mediasync.errors import MediasyncError
+from mediasync.ledger import open_ledger
+from mediasync.settings import Settings
+
+_WORKING = ("incoming", "pixel_sync", "processing", "icloud_delete", "compressed")
+
+
+def check_settings(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    for name in _WORKING:
+        problems += _check_creatable(f"workflow.{name}",
+                                     settings.resolve(getattr(settings.workflow, name)))
+    nas = settings.resolve(settings.workflow.nas_archive)
+    if not nas.is_dir():
+        problems.append(f"workflow.nas_archive: {nas} does not exist (is the NAS mounted?)")
+    elif not os.access(nas, os.W_OK):
+        problems.append(f"workflow.nas_archive: {nas} is not writable")
+    problems += _check_source(settings)
+    problems += _check_syncthing(settings)
+    problems += _check_ledger(settings)
+    return problems
+
+
+def _check_creatable(label: str, path: Path) -> list[str]:
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return [f"{label}: {existing} is not a folder"]
+    if not os.access(existing, os.W_OK):
+        return [f"{label}: {existing} is not writable"]
+    return []
+
+
+def _check_source(settings: Settings) -> list[str]:
+    source = settings.source
+    if source.kind == "folder":
+        if source.path is None:
+            return ["source.path: required for a folder source"]
+        path = settings.resolve(source.path)
+        if not path.is_dir():
+            return [f"source.path: {path} does not exist or is not a folder"]
+    if source.kind == "icloud" and not settings.icloud.username:
+        return ["icloud.username: required for the iCloud source"]
+    return []
+
+
+def _check_syncthing(settings: Settings) -> list[str]:
+    syncthing = settings.syncthing
+    if not syncthing.enabled:
+        return []
+    return [f"syncthing.{name}: required when syncthing.enabled is true"
+            for name in ("api_key", "folder_id", "device_id")
+            if not getattr(syncthing, name)]
+
+
+def _check_ledger(settings: Settings) -> list[str]:
+    try:
+        open_ledger(settings.ledger.url, settings.base_dir, read_only=True).close()
+    except MediasyncError as exc:
+        return [f"ledger.url: {exc}"]
+    return []

@@ -1,0 +1,68 @@
+"""Pieces every step uses: batched ledger writes and failing one file alone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from mediasync.errors import MediasyncError
+from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.pipeline.context import RunContext
+
+T = TypeVar("T")
+
+BATCH_FILES = 100
+BATCH_SECONDS = 2.0
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def failure(media: MediaFile, exc: BaseException) -> StageChange:
+    """The change that fails one file with a one-line reason."""
+    reason = str(exc) if isinstance(exc, MediasyncError) else f"{type(exc).__name__}: {exc}"
+    assert media.id is not None
+    return StageChange(media.id, Stage.FAILED,
+                       {"error": reason, "attempts": media.attempts + 1}, detail=reason)
+
+
+class ChangeWriter:
+    """Collects stage changes and writes them in batches: by count or by age, whichever
+    comes first, so that a killed run loses at most a few seconds of bookkeeping (and the
+    files themselves are found again, idempotently, by the rerun)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+        self._pending: list[StageChange] = []
+        self._since = time.monotonic()
+
+    def add(self, change: StageChange) -> None:
+        self._pending.append(change)
+        if (len(self._pending) >= BATCH_FILES
+                or time.monotonic() - self._since >= BATCH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending and not self._ctx.dry_run:
+            self._ctx.ledger.apply(self._pending, self._ctx.run_id)
+        self._pending = []
+        self._since = time.monotonic()
+
+    def __enter__(self) -> ChangeWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # written also when the step fails: what was done stays recorded
+        self.flush()
+
+
+def take(ctx: RunContext, stages: Iterable[Stage]) -> list[MediaFile]:
+    return ctx.ledger.files_at(list(stages), limit=ctx.limit)
+
+
+def plan_row(media: MediaFile, action: str) -> dict[str, Any]:
+    return {"file": media.filename, "source_id": media.source_id,
+            "stage": media.workflow_stage.value, "action": action}

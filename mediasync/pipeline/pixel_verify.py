@@ -1,0 +1,14 @@
+"""Step 3: wait until Syncthing proves the Pixel holds each placed file."""
+
+from __future__ import annotations
+
+from mediasync.errors import ConfigError
+from mediasync.pipeline.context import RunContext, StepReport
+
+
+def run(ctx: RunContext) -> StepReport:
+    report = StepReport(3, "pixel verification")
+    if not ctx.settings.pixel_enabled:
+        report.message = "skipped: Pixel sync disabled"
+        return report.finish()
+    raise ConfigError("syncthing.enabled is set, but Pixel sync is not part of this version")

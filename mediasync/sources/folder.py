@@ -1,0 +1,103 @@
+"""A plain folder tree as the source (a camera card, an export, a phone dump)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mediasync.errors import DownloadMismatch, FileProblem, SourceError
+from mediasync.files import copy_hashed, is_partial, sha256_file
+from mediasync.media.types import media_type_of
+from mediasync.model import MediaFile, SourceAsset
+from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
+
+_RAW_PREFIX = "raw:"  # source ids of paths that are not valid UTF-8
+
+
+def encode_relpath(rel: bytes) -> str:
+    try:
+        return rel.decode("utf-8")
+    except UnicodeDecodeError:
+        return _RAW_PREFIX + base64.urlsafe_b64encode(rel).decode("ascii")
+
+
+def decode_relpath(source_id: str) -> bytes:
+    if source_id.startswith(_RAW_PREFIX):
+        return base64.urlsafe_b64decode(source_id[len(_RAW_PREFIX):])
+    return source_id.encode("utf-8")
+
+
+class FolderSource:
+    features = SourceFeatures(can_delete=True, deletes_are_recoverable=False)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"folder:{root}"
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise SourceError(f"source folder {self.root} does not exist or is not a folder")
+
+    def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
+        self._check_root()
+        root = os.fsencode(self.root)
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(b"."))
+            for name in sorted(names):
+                if name.startswith(b".") or is_partial(Path(os.fsdecode(name))):
+                    continue
+                full = os.path.join(folder, name)
+                try:
+                    stat = os.stat(full, follow_symlinks=False)
+                except OSError:
+                    continue  # vanished while listing
+                if not os.path.isfile(full) or os.path.islink(full):
+                    continue
+                rel = os.path.relpath(full, root)
+                display = name.decode("utf-8", "replace")
+                yield SourceAsset(
+                    source_id=encode_relpath(rel),
+                    filename=display,
+                    size=stat.st_size,
+                    created=datetime.fromtimestamp(stat.st_mtime, UTC),
+                    media_type=media_type_of(display),
+                )
+
+    def _path_of(self, source_id: str) -> bytes:
+        return os.path.join(os.fsencode(self.root), decode_relpath(source_id))
+
+    def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
+        src = Path(os.fsdecode(self._path_of(asset.source_id)))
+        try:
+            written = copy_hashed(src, dest, expected_size=asset.size)
+        except DownloadMismatch as exc:
+            raise DownloadMismatch(f"{asset.filename}: changed while copying ({exc})",
+                                   subject=asset.source_id) from None
+        except FileNotFoundError:
+            raise FileProblem(f"{asset.filename}: vanished from the source folder",
+                              subject=asset.source_id) from None
+        except OSError as exc:
+            if not self.root.is_dir():
+                raise SourceError(f"source folder {self.root} is gone: {exc.strerror}") from None
+            raise FileProblem(f"{asset.filename}: cannot read: {exc.strerror}",
+                              subject=asset.source_id) from None
+        return Downloaded(written.path, written.size, written.sha256)
+
+    def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
+        return [self._delete_one(media) for media in files]
+
+    def _delete_one(self, media: MediaFile) -> DeleteOutcome:
+        path = Path(os.fsdecode(self._path_of(media.source_id)))
+        try:
+            # Never delete bytes we have not archived: the file may have been replaced.
+            if sha256_file(path) != media.content_hash:
+                return DeleteOutcome(media.source_id, False, "changed at the source since download")
+            path.unlink()
+        except FileNotFoundError:
+            return DeleteOutcome(media.source_id, False, "already gone from the source")
+        except OSError as exc:
+            return DeleteOutcome(media.source_id, False, f"cannot delete: {exc.strerror}")
+        return DeleteOutcome(media.source_id, True)
