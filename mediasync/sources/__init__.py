@@ -15,4 +15,8 @@ def build_source(settings: Settings) -> Source:
         if settings.source.path is None:
             raise ConfigError("source.path: required for a folder source")
         return FolderSource(settings.resolve(settings.source.path))
+    if kind == "bucket":
+        from mediasync.sources.bucket import BucketSource
+
+        return BucketSource.from_settings(settings.bucket)
     raise ConfigError(f"source.kind: '{kind}' is not available in this version")

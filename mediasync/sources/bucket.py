@@ -22,7 +22,7 @@ import httpx
 from storage3.exceptions import StorageApiError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from mediasync.errors import AuthError, MediasyncError, RateLimited, SourceError
+from mediasync.errors import AuthError, ConfigError, RateLimited, SourceError
 from mediasync.files import CHUNK, atomic_write
 from mediasync.model import MediaFile, MediaType, SourceAsset
 from mediasync.settings import BucketSettings
@@ -86,7 +86,7 @@ class BucketSource:
     @classmethod
     def from_settings(cls, settings: BucketSettings, retry: Retry | None = None) -> BucketSource:
         if not settings.bucket:
-            raise MediasyncError("bucket.bucket must be set")
+            raise ConfigError("bucket.bucket must be set")
         return cls(connect(settings), settings.bucket, prefix=settings.prefix,
                    page_size=settings.list_page_size, retry=retry)
 
