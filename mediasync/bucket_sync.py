@@ -87,6 +87,8 @@ def mirror(job: SyncJob, objects: Sequence[BucketObject]) -> MirrorResult:
                 raise
             except MediasyncError as exc:
                 result.failed[obj.key] = str(exc)
+            except OSError as exc:  # the registry side: a folder in the way, a full disk
+                result.failed[obj.key] = f"{obj.key}: cannot write {exc.filename}: {exc.strerror}"
             job.progress(done, len(wanted), obj.key)
     return result
 
@@ -95,9 +97,12 @@ def _fetch(job: SyncJob, obj: BucketObject) -> int:
     return job.source.download_object(obj, local_path(job.registry, obj.key)).size
 
 
-def write_missing_list(path: Path, result: MirrorResult) -> None:
-    with atomic_write(path) as out:
+def mirror_and_list(job: SyncJob, objects: Sequence[BucketObject]) -> MirrorResult:
+    """Mirror, then write the list of what was missing (one key a line)."""
+    result = mirror(job, objects)
+    with atomic_write(job.missing_list) as out:
         out.write("".join(f"{key}\n" for key in result.missing).encode())
+    return result
 
 
 def retention(job: SyncJob, objects: Sequence[BucketObject], healthy: bool,
@@ -111,8 +116,7 @@ def retention(job: SyncJob, objects: Sequence[BucketObject], healthy: bool,
 
 def run_sync(job: SyncJob, now: datetime | None = None) -> SyncReport:
     objects = list(job.source.list_objects())
-    result = mirror(job, objects)
-    write_missing_list(job.missing_list, result)
+    result = mirror_and_list(job, objects)
     problems = check_registry(job.registry, objects)
     healthy = not problems and not result.failed
     return SyncReport(len(objects), result, problems, retention(job, objects, healthy, now))
