@@ -109,6 +109,7 @@ class FakeStorage:
         self.latency = latency
         self.drop_once: set[str] = set()  # keys whose next download is cut half way
         self.upstreams: dict[str, str] = {}  # path prefix -> base URL it is passed on to
+        self.forwarder = httpx.Client(timeout=30)
         self.calls: Counter[str] = Counter()
         self.batch_sizes: dict[str, list[int]] = {"remove": [], "sign": []}
         self._secret = os.urandom(32)
@@ -131,6 +132,7 @@ class FakeStorage:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self.forwarder.close()
 
     # test helpers ------------------------------------------------------------------
     def put(self, bucket: str, key: str, data: bytes, mtime: float | None = None) -> Path:
@@ -389,7 +391,8 @@ class _StorageHandler(BaseHTTPRequestHandler):
 
     def _forward(self, upstream: str, method: str, body: bytes) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        answer = httpx.request(method, upstream + self.path, headers=headers, content=body)
+        answer = self.storage.forwarder.request(method, upstream + self.path, headers=headers,
+                                                content=body)
         self.send_response(answer.status_code)
         for name, value in answer.headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding",
