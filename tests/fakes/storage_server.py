@@ -298,6 +298,7 @@ def _handler_for(store: FakeStorage) -> type[BaseHTTPRequestHandler]:
 
 class _StorageHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real service
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
     storage: FakeStorage
 
     def log_message(self, format: str, *args: Any) -> None:
