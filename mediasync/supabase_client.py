@@ -7,7 +7,7 @@ into memory, which large videos must not do).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from supabase import Client, SupabaseException, create_client
@@ -22,9 +22,9 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 @dataclass
 class SupabaseConnection:
     url: str
-    client: Client
-    http: httpx.Client
-    auth_headers: dict[str, str]  # holds the key: never log it
+    client: Client = field(repr=False)
+    http: httpx.Client = field(repr=False)
+    auth_headers: dict[str, str] = field(repr=False)  # holds the key: never shown
 
     def close(self) -> None:
         self.http.close()
