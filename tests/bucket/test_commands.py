@@ -105,6 +105,13 @@ def test_reconcile_apply_asks_first(project: Path, rest: FakePostgrest) -> None:
     assert "parts/gone.jpg" not in {r["file_path"] for r in rest.tables[TABLE].rows}
 
 
+def test_reconcile_apply_with_no_one_to_answer_keeps_orphans(project: Path,
+                                                             rest: FakePostgrest) -> None:
+    result = runner.invoke(app, ["reconcile", "--config", str(project), "--apply"])
+    assert result.exit_code == 0, result.output
+    assert "parts/gone.jpg" in {r["file_path"] for r in rest.tables[TABLE].rows}
+
+
 def test_reconcile_apply_yes_json(project: Path, rest: FakePostgrest) -> None:
     result = runner.invoke(app, ["reconcile", "--config", str(project), "--apply", "--yes",
                                  "--json"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from mediasync.errors import AuthError, DownloadMismatch
+from mediasync.errors import AuthError, DownloadMismatch, SourceError
 from mediasync.model import MediaFile, MediaType
 from mediasync.sources.base import Source
 from mediasync.sources.bucket import BucketObject, BucketSource
@@ -91,6 +91,22 @@ def test_dropped_connection_is_retried(tmp_path: Path, storage: FakeStorage,
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["long.mp4"]
 
 
+def test_unavailable_storage_is_retried(storage: FakeStorage, source: BucketSource) -> None:
+    put(storage, "a.mp4")
+    storage.unavailable = 2
+    assert [obj.key for obj in source.list_objects()] == ["a.mp4"]
+    assert storage.calls["requests"] == 3
+
+
+def test_unavailable_for_good_is_a_retryable_source_error(storage: FakeStorage,
+                                                          source: BucketSource) -> None:
+    storage.unavailable = 100
+    with pytest.raises(SourceError) as caught:
+        list(source.list_objects())
+    assert caught.value.retryable and "503" in str(caught.value)
+    assert storage.calls["requests"] == FAST_RETRY.attempts
+
+
 def test_size_mismatch_leaves_nothing(tmp_path: Path, storage: FakeStorage,
                                       source: BucketSource) -> None:
     put(storage, "v/a.mp4")
@@ -113,6 +129,7 @@ def test_bad_key_stops_with_one_clear_line(storage: FakeStorage) -> None:
     message = str(caught.value)
     assert "rejected the service key" in message and "401" in message
     assert "not-the-key" not in message and "\n" not in message
+    assert "not-the-key" not in repr(src.connection)
     assert storage.calls["requests"] == 1  # an auth failure is not retried
 
 

@@ -12,7 +12,8 @@ mediasync makes through supabase-py (storage3):
 
 Objects are files under `root/<bucket>/`; their mtime is their `updated_at`. Errors carry
 Storage's body `{"statusCode": "...", "error": "...", "message": "..."}`. Faults on demand:
-a bad key answers 401, `drop_once` cuts a download half way once per key, `latency`
+a bad key answers 401, `unavailable` answers 503 so many times, `drop_once` cuts a
+download half way once per key, `latency`
 delays every answer (a stand-in for the network in benchmarks). Like the project's API
 gateway, it can pass other paths on (`upstreams`, e.g. /rest/v1/ to a PostgREST fake), so
 one project URL serves both.
@@ -108,6 +109,7 @@ class FakeStorage:
         self.list_v2 = list_v2  # False: answer list-v2 like a tenant without it
         self.latency = latency
         self.drop_once: set[str] = set()  # keys whose next download is cut half way
+        self.unavailable = 0  # answer this many requests with 503
         self.upstreams: dict[str, str] = {}  # path prefix -> base URL it is passed on to
         self.forwarder = httpx.Client(timeout=30)
         self.calls: Counter[str] = Counter()
@@ -281,6 +283,13 @@ class FakeStorage:
         with self._lock:
             self.calls[call] += 1
 
+    def take_unavailable(self) -> bool:
+        with self._lock:
+            if self.unavailable > 0:
+                self.unavailable -= 1
+                return True
+            return False
+
     def should_drop(self, key: str) -> bool:
         with self._lock:
             if key in self.drop_once:
@@ -320,6 +329,8 @@ class _StorageHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.storage.count("requests")
+        if self.storage.take_unavailable():
+            return self._error(StorageFault(503, "ServiceUnavailable", "try again later"))
         if self.storage.latency:
             time.sleep(self.storage.latency)
         url = urlsplit(self.path)
