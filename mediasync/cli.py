@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mediasync.config_check import check_settings
@@ -40,7 +41,7 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -217,7 +218,7 @@ def config_check(config: ConfigOption = None) -> None:
     settings = _settings(config)
     problems = check_settings(settings)
     for problem in problems:
-        errors.print(problem, highlight=False, markup=False)
+        errors.print(problem, highlight=False, markup=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
     console.print("configuration OK")

@@ -55,7 +55,11 @@ class SqliteLedger:
         if path is None or (read_only and not path.exists()):
             db = sqlite3.connect(":memory:", check_same_thread=False)
         elif read_only:
-            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+            # With no -wal file the database is fully checkpointed and nobody is writing:
+            # `immutable` then reads it without creating -wal/-shm files beside it.
+            wal = path.with_name(path.name + "-wal")
+            flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True,
                                  check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -52,10 +52,10 @@ def run(ctx: RunContext) -> StepReport:
 
 
 def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
-    """Files whose download failed, worth another try."""
+    """Files whose transfer failed, worth another try (an empty file stays failed)."""
     failed = ctx.ledger.files_at([Stage.FAILED], source=ctx.source.name)
     return {m.source_id: m for m in failed
-            if m.failed_stage is None and m.local_path is None
+            if m.failed_stage is None and m.local_path is None and m.size != 0
             and m.media_type in (MediaType.IMAGE, MediaType.VIDEO)
             and m.attempts < MAX_DOWNLOAD_ATTEMPTS}
 

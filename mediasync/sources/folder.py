@@ -15,6 +15,13 @@ from mediasync.model import MediaFile, SourceAsset
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
 
 _RAW_PREFIX = "raw:"  # source ids of paths that are not valid UTF-8
+# Files the OS or other tools leave behind: never anyone's photos.
+_SYSTEM_FILES = frozenset({b".DS_Store", b"Thumbs.db", b"desktop.ini", b".localized"})
+
+
+def _is_system_file(name: bytes) -> bool:
+    return (name in _SYSTEM_FILES or name.startswith(b"._")
+            or is_partial(Path(os.fsdecode(name))))
 
 
 def encode_relpath(rel: bytes) -> str:
@@ -47,7 +54,7 @@ class FolderSource:
         for folder, dirs, names in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.startswith(b"."))
             for name in sorted(names):
-                if name.startswith(b".") or is_partial(Path(os.fsdecode(name))):
+                if _is_system_file(name):
                     continue
                 full = os.path.join(folder, name)
                 try:

@@ -1,0 +1,3 @@
+from mediasync.cli import app
+
+app(prog_name="mediasync")
