@@ -1,5 +1,5 @@
 """A fake Supabase Storage per test, the real supabase-py client against it; a PostgREST
-fake for the table side; one Prefect API for the flow tests."""
+fake for the table side. The flow tests use the session's Prefect API (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,6 @@ from mediasync.settings import BucketSettings, Settings
 from mediasync.sources.bucket import BucketSource, Retry
 from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 BUCKET = "media"
 TABLE = "part_images"
@@ -100,14 +97,3 @@ def rest() -> Iterator[FakePostgrest]:
 
 def rest_client(url: str, key: str = KEY) -> Client:
     return create_client(url, key, options=SyncClientOptions(httpx_client=httpx.Client()))
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """A real Prefect server for the session (drop this once tests/conftest.py has one of the
-    same name)."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield str(PREFECT_API_URL.value())
