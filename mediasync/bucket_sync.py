@@ -24,10 +24,6 @@ from mediasync.settings import BucketSettings, Settings
 from mediasync.sources.bucket import BucketObject, BucketSource
 
 
-def _no_progress(done: int, total: int, what: str) -> None:
-    return None
-
-
 @dataclass
 class SyncJob:
     source: BucketSource
@@ -35,15 +31,19 @@ class SyncJob:
     registry: Path
     missing_list: Path
     apply: bool  # retention deletes for real
-    progress: ProgressCallback = _no_progress
+    progress: ProgressCallback | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, source: BucketSource, apply: bool | None = None,
-                      progress: ProgressCallback = _no_progress) -> SyncJob:
+                      progress: ProgressCallback | None = None) -> SyncJob:
         bucket = settings.bucket
         return cls(source, bucket, settings.resolve(bucket.registry),
                    settings.resolve(bucket.missing_list),
                    bucket.apply_retention if apply is None else apply, progress)
+
+    def report(self, done: int, total: int, what: str) -> None:
+        if self.progress is not None:
+            self.progress(done, total, what)
 
 
 @dataclass
@@ -74,7 +74,7 @@ def mirror(job: SyncJob, objects: Sequence[BucketObject]) -> MirrorResult:
     """Download every object the registry lacks, `parallelism` at a time."""
     wanted = [obj for obj in objects if not is_present(job.registry, obj)]
     result = MirrorResult(missing=[obj.key for obj in wanted])
-    job.progress(0, len(wanted), "download")
+    job.report(0, len(wanted), "download")
     with ThreadPoolExecutor(max_workers=job.settings.parallelism) as pool:
         futures = {pool.submit(_fetch, job, obj): obj for obj in wanted}
         for done, future in enumerate(as_completed(futures), start=1):
@@ -89,7 +89,7 @@ def mirror(job: SyncJob, objects: Sequence[BucketObject]) -> MirrorResult:
                 result.failed[obj.key] = str(exc)
             except OSError as exc:  # the registry side: a folder in the way, a full disk
                 result.failed[obj.key] = f"{obj.key}: cannot write {exc.filename}: {exc.strerror}"
-            job.progress(done, len(wanted), obj.key)
+            job.report(done, len(wanted), obj.key)
     return result
 
 

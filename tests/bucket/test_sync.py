@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from mediasync.bucket_registry import check_registry
-from mediasync.bucket_sync import SyncJob, run_sync
+from mediasync.bucket_sync import SyncJob, SyncReport, retention, run_sync
 from mediasync.settings import RetentionRule, Settings
-from mediasync.sources.bucket import BucketSource
+from mediasync.sources.bucket import BucketSource, Retry
 from tests.bucket.conftest import (
     BUCKET,
     FAST_RETRY,
@@ -25,6 +25,16 @@ from tests.fakes.storage_server import FakeStorage
 
 def job_for(settings: Settings, source: BucketSource, apply: bool | None = None) -> SyncJob:
     return SyncJob.from_settings(settings, source, apply=apply)
+
+
+def sync_once(settings: Settings, apply: bool | None = None, retry: Retry = FAST_RETRY,
+              now: datetime | None = None) -> SyncReport:
+    """One sync with its own source, as a command runs it."""
+    source = BucketSource.from_settings(settings.bucket, retry=retry)
+    try:
+        return run_sync(job_for(settings, source, apply=apply), now=now)
+    finally:
+        source.close()
 
 
 def test_mirror_is_complete_and_a_second_sync_downloads_nothing(
@@ -77,19 +87,10 @@ def test_a_failed_download_is_reported_and_blocks_deletes(
     put(storage, "old/a.mp4", age_days=30)
     put(storage, "new/b.mp4")
     storage.drop_once.update({"new/b.mp4"})
-    source = BucketSource.from_settings(settings.bucket, retry=_no_retry())
-    try:
-        report = run_sync(job_for(settings, source, apply=True))
-    finally:
-        source.close()
+    report = sync_once(settings, apply=True, retry=Retry(attempts=1))
     assert list(report.mirror.failed) == ["new/b.mp4"]
     assert report.retention.refused and report.retention.deleted == []
     assert storage.keys(BUCKET) == {"old/a.mp4", "new/b.mp4"}
-
-
-def _no_retry():
-    from mediasync.sources.bucket import Retry
-    return Retry(attempts=1)
 
 
 # retention -------------------------------------------------------------------------
@@ -116,11 +117,7 @@ def test_retention_deletes_exactly_the_old_in_batches_with_local_copies(
         tmp_path: Path, storage: FakeStorage, aged_bucket: tuple[set[str], set[str]]) -> None:
     old, young = aged_bucket
     settings = make_settings(tmp_path, storage, retention_days=14)
-    source = BucketSource.from_settings(settings.bucket, retry=FAST_RETRY)
-    try:
-        report = run_sync(job_for(settings, source, apply=True))
-    finally:
-        source.close()
+    report = sync_once(settings, apply=True)
     assert report.mirror.downloaded == 0
     assert set(report.retention.deleted) == old
     assert storage.keys(BUCKET) == young
@@ -133,11 +130,7 @@ def test_retention_is_a_dry_run_by_default(
         tmp_path: Path, storage: FakeStorage, aged_bucket: tuple[set[str], set[str]]) -> None:
     old, young = aged_bucket
     settings = make_settings(tmp_path, storage, retention_days=14)
-    source = BucketSource.from_settings(settings.bucket, retry=FAST_RETRY)
-    try:
-        report = run_sync(job_for(settings, source))
-    finally:
-        source.close()
+    report = sync_once(settings)
     assert not report.retention.applied
     assert {obj.key for obj in report.retention.plan.expired} == old
     assert storage.keys(BUCKET) == old | young
@@ -156,11 +149,7 @@ def test_retention_by_path_reports_unparseable_and_keeps_them(
         put(storage, key)  # uploaded just now: only the path can say how old they are
     settings = make_settings(tmp_path, storage, retention_days=14, age_from="path",
                              path_pattern="{device}/{YYYY}/{MM}/{DD}/{HH}{mm}{ss}")
-    source = BucketSource.from_settings(settings.bucket, retry=FAST_RETRY)
-    try:
-        report = run_sync(job_for(settings, source, apply=True), now=now)
-    finally:
-        source.close()
+    report = sync_once(settings, apply=True, now=now)
     assert set(report.retention.deleted) == old
     assert sorted(report.retention.plan.unparseable) == sorted(odd)
     assert storage.keys(BUCKET) == young | odd
@@ -172,11 +161,7 @@ def test_keep_rule_keeps_a_type_for_ever(tmp_path: Path, storage: FakeStorage) -
     put(storage, "a/old.mov", age_days=60)
     settings = make_settings(tmp_path, storage, retention_days=14, retention_rules=[
         RetentionRule(extensions=["jpg"]), RetentionRule(extensions=["mov"], retention_days=90)])
-    source = BucketSource.from_settings(settings.bucket, retry=FAST_RETRY)
-    try:
-        report = run_sync(job_for(settings, source, apply=True))
-    finally:
-        source.close()
+    report = sync_once(settings, apply=True)
     assert report.retention.deleted == ["a/old.mp4"]
     assert report.retention.plan.kept == 2
     assert storage.keys(BUCKET) == {"a/old.jpg", "a/old.mov"}
@@ -189,7 +174,6 @@ def test_keeping_local_copies_deletes_only_what_is_safely_mirrored(
     source = BucketSource.from_settings(settings.bucket, retry=FAST_RETRY)
     job = job_for(settings, source, apply=True)
     try:
-        from mediasync.bucket_sync import retention
         objects = list(source.list_objects())
         refused = retention(job, objects, healthy=True)  # nothing mirrored yet
         assert refused.deleted == [] and list(refused.skipped) == ["a/old.mp4"]

@@ -21,9 +21,10 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.fakes.local_server import LocalHandler, LocalServer
 
 PREFIX = "/rest/v1/"
 RESERVED = {"select", "order", "offset", "limit", "columns", "on_conflict"}
@@ -70,7 +71,7 @@ class Table:
         self.index = {row[self.unique]: row for row in rows}
 
 
-class FakePostgrest:
+class FakePostgrest(LocalServer):
     """Use as a context manager; `url` is the project URL for create_client."""
 
     def __init__(self, service_key: str = "service-key", max_rows: int = 1000) -> None:
@@ -79,23 +80,7 @@ class FakePostgrest:
         self.tables: dict[str, Table] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakePostgrest:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_Handler)
 
     def create_table(self, name: str, unique: str, *columns: str) -> Table:
         table = Table(name, unique, ("id", unique, *columns))
@@ -171,20 +156,8 @@ def ordered(rows: list[dict[str, Any]], order: str | None) -> list[dict[str, Any
 
 # HTTP -------------------------------------------------------------------------------------
 
-def _handler_for(server: FakePostgrest) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        db = server
-
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
-    db: FakePostgrest
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
+class _Handler(LocalHandler):
+    service: FakePostgrest
 
     def do_GET(self) -> None:
         self._serve(self._select)
@@ -198,15 +171,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, action: Any) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         url = urlsplit(self.path)
-        self.db.requests.append((self.command, self.path))
+        self.service.requests.append((self.command, self.path))
         try:
-            if self.headers.get("Authorization") != f"Bearer {self.db.service_key}":
+            if self.headers.get("Authorization") != f"Bearer {self.service.service_key}":
                 raise PostgrestFault(401, "PGRST301", "JWSError JWSInvalidSignature")
             if not url.path.startswith(PREFIX):
                 raise PostgrestFault(404, "PGRST125", "Invalid path specified in request URL")
             params = parse_qsl(url.query, keep_blank_values=True)
-            with self.db.lock:
-                table = self.db.table(unquote(url.path[len(PREFIX):]))
+            with self.service.lock:
+                table = self.service.table(unquote(url.path[len(PREFIX):]))
                 action(table, params, body)
         except PostgrestFault as fault:
             self._send(fault.status, {"code": fault.code, "details": fault.details,
@@ -225,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         options = dict(params)
         rows = ordered(list(filter(row_filter(params), table.rows)), options.get("order"))
         start, limit = self._window(options)
-        page = rows[start:start + min(limit, self.db.max_rows)]
+        page = rows[start:start + min(limit, self.service.max_rows)]
         total = str(len(rows)) if self._prefer.get("count") == "exact" else "*"
         span = f"{start}-{start + len(page) - 1}" if page else "*"
         self._send(200, project(page, options.get("select", "*"), table),
@@ -234,8 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _window(self, options: dict[str, str]) -> tuple[int, int]:
         if "Range" in self.headers:  # Range: 0-9 (items)
             first, _, last = self.headers["Range"].partition("-")
-            return int(first), int(last) - int(first) + 1 if last else self.db.max_rows
-        return int(options.get("offset", 0)), int(options.get("limit", self.db.max_rows))
+            return int(first), int(last) - int(first) + 1 if last else self.service.max_rows
+        return int(options.get("offset", 0)), int(options.get("limit", self.service.max_rows))
 
     def _insert(self, table: Table, params: list[tuple[str, str]], body: bytes) -> None:
         options = dict(params)

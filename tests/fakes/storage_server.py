@@ -36,12 +36,13 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import httpx
+
+from tests.fakes.local_server import LocalHandler, LocalServer
 
 PREFIX = "/storage/v1/object/"
 MAX_BATCH = 1000
@@ -99,7 +100,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class FakeStorage:
+class FakeStorage(LocalServer):
     """The server; use as a context manager. `url` is the project URL for create_client."""
 
     def __init__(self, root: Path, bucket: str = "media", service_key: str = "service-key",
@@ -117,23 +118,10 @@ class FakeStorage:
         self._secret = os.urandom(32)
         self._lock = threading.Lock()
         (root / bucket).mkdir(parents=True, exist_ok=True)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeStorage:
-        self._thread.start()
-        return self
+        super().__init__(_StorageHandler)
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
         self.forwarder.close()
 
     # test helpers ------------------------------------------------------------------
@@ -298,20 +286,8 @@ class FakeStorage:
             return False
 
 
-def _handler_for(store: FakeStorage) -> type[BaseHTTPRequestHandler]:
-    class Handler(_StorageHandler):
-        storage = store
-
-    return Handler
-
-
-class _StorageHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real service
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
-    storage: FakeStorage
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
+class _StorageHandler(LocalHandler):
+    service: FakeStorage
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -328,13 +304,13 @@ class _StorageHandler(BaseHTTPRequestHandler):
     # dispatch ------------------------------------------------------------------------
     def _serve(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.storage.count("requests")
-        if self.storage.take_unavailable():
+        self.service.count("requests")
+        if self.service.take_unavailable():
             return self._error(StorageFault(503, "ServiceUnavailable", "try again later"))
-        if self.storage.latency:
-            time.sleep(self.storage.latency)
+        if self.service.latency:
+            time.sleep(self.service.latency)
         url = urlsplit(self.path)
-        for prefix, upstream in self.storage.upstreams.items():
+        for prefix, upstream in self.service.upstreams.items():
             if url.path.startswith(prefix):
                 return self._forward(upstream, method, body)
         if not url.path.startswith(PREFIX):
@@ -347,7 +323,7 @@ class _StorageHandler(BaseHTTPRequestHandler):
             self._error(fault)
 
     def _route(self, method: str, parts: list[str], query: dict[str, str], body: bytes) -> None:
-        store = self.storage
+        store = self.service
         if method == "GET" and parts[0] == "sign":  # signed URLs carry their own proof
             store.count("download_signed")
             store.check_token(parts[1], "/".join(parts[2:]), query.get("token", ""))
@@ -375,13 +351,13 @@ class _StorageHandler(BaseHTTPRequestHandler):
         raise StorageFault(404, "not_found", "Route not found")
 
     def _authorize(self) -> None:
-        expected = f"Bearer {self.storage.service_key}"
-        apikey_ok = self.headers.get("apikey") in (None, self.storage.service_key)
+        expected = f"Bearer {self.service.service_key}"
+        apikey_ok = self.headers.get("apikey") in (None, self.service.service_key)
         if self.headers.get("Authorization") != expected or not apikey_ok:
             raise StorageFault(401, "Unauthorized", "Invalid JWT")
 
     def _sign(self, rest: list[str], body: dict[str, Any]) -> None:
-        store = self.storage
+        store = self.service
         expires = int(body.get("expiresIn", 60))
         if len(rest) == 1:
             store.count("sign_batch")
@@ -398,12 +374,12 @@ class _StorageHandler(BaseHTTPRequestHandler):
         for part in message.iter_parts():
             if part.get_param("name", header="content-disposition") == "file":
                 data = part.get_payload(decode=True)
-                return self._json(self.storage.upload(bucket, key, data, upsert))
+                return self._json(self.service.upload(bucket, key, data, upsert))
         raise StorageFault(400, "InvalidRequest", "no file in the form")
 
     def _forward(self, upstream: str, method: str, body: bytes) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        answer = self.storage.forwarder.request(method, upstream + self.path, headers=headers,
+        answer = self.service.forwarder.request(method, upstream + self.path, headers=headers,
                                                 content=body)
         self.send_response(answer.status_code)
         for name, value in answer.headers.items():
@@ -416,13 +392,13 @@ class _StorageHandler(BaseHTTPRequestHandler):
 
     # answers ---------------------------------------------------------------------------
     def _send_object(self, bucket: str, key: str) -> None:
-        obj = self.storage._object(bucket, key)
+        obj = self.service._object(bucket, key)
         data = obj.path.read_bytes()
         self.send_response(200)
         self.send_header("Content-Type", mimetypes.guess_type(key)[0] or "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if self.storage.should_drop(key):
+        if self.service.should_drop(key):
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
