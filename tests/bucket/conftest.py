@@ -97,3 +97,17 @@ def rest() -> Iterator[FakePostgrest]:
 
 def rest_client(url: str, key: str = KEY) -> Client:
     return create_client(url, key, options=SyncClientOptions(httpx_client=httpx.Client()))
+
+
+def write_config(tmp_path: Path, storage: FakeStorage, key: str = KEY, extra: str = "") -> Path:
+    config = tmp_path / "mediasync.toml"
+    config.write_text(f"""
+[bucket]
+url = "{storage.url}"
+service_key = "{key}"
+bucket = "{BUCKET}"
+registry = "registry"
+retention_days = 14
+{extra}
+""")
+    return config

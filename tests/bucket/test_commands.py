@@ -9,25 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from mediasync.commands.bucket import app
-from tests.bucket.conftest import BUCKET, KEY, TABLE, payload, put
+from tests.bucket.conftest import BUCKET, KEY, TABLE, payload, put, write_config
 from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage
 
 runner = CliRunner()
-
-
-def write_config(tmp_path: Path, storage: FakeStorage, key: str = KEY, extra: str = "") -> Path:
-    config = tmp_path / "mediasync.toml"
-    config.write_text(f"""
-[bucket]
-url = "{storage.url}"
-service_key = "{key}"
-bucket = "{BUCKET}"
-registry = "registry"
-retention_days = 14
-{extra}
-""")
-    return config
 
 
 def test_sync_mirrors_and_reports_a_dry_run_of_deletes(tmp_path: Path,
@@ -65,6 +51,23 @@ def test_bad_key_is_one_clear_line(tmp_path: Path, storage: FakeStorage) -> None
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "rejected the service key" in lines[0]
     assert "wrong-key-value" not in result.output
+
+
+def test_key_from_the_environment(tmp_path: Path, storage: FakeStorage,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    put(storage, "a.mp4")
+    config = write_config(tmp_path, storage, key="overridden-below")
+    monkeypatch.setenv("MEDIASYNC_BUCKET__SERVICE_KEY", KEY)
+    result = runner.invoke(app, ["sync", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["downloaded"] == 1
+
+
+def test_bad_path_pattern_is_a_config_error(tmp_path: Path, storage: FakeStorage) -> None:
+    config = write_config(tmp_path, storage, extra='path_pattern = "{device}/{HH}{mm}"')
+    result = runner.invoke(app, ["sync", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "bucket.path_pattern" in result.output and "{YYYY}" in result.output
 
 
 def test_missing_settings_are_a_config_error(tmp_path: Path) -> None:

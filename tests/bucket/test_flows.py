@@ -9,8 +9,7 @@ import pytest
 from flows.bucket_reconcile import bucket_reconcile
 from flows.bucket_sync import bucket_sync
 from mediasync.errors import AuthError
-from tests.bucket.conftest import BUCKET, TABLE, put
-from tests.bucket.test_commands import write_config
+from tests.bucket.conftest import BUCKET, TABLE, put, write_config
 from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage
 

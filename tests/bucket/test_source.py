@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from mediasync.errors import AuthError, DownloadMismatch, SourceError
 from mediasync.model import MediaFile, MediaType
+from mediasync.settings import BucketSettings
 from mediasync.sources.base import Source
 from mediasync.sources.bucket import BucketObject, BucketSource
 from tests.bucket.conftest import BUCKET, FAST_RETRY, KEY, payload, populate_layout, put
@@ -43,6 +45,17 @@ def test_folder_with_exactly_one_page_asks_once_more(storage: FakeStorage,
         put(storage, f"full/{i:03d}.mp4")
     assert len(list(source.list_objects())) == 100
     assert storage.calls["list"] == 3  # root, a full page, an empty page
+
+
+@pytest.mark.parametrize("list_v2", [True, False], ids=["list-v2", "folder-walk"])
+def test_unknown_bucket_is_a_clear_error(storage: FakeStorage, list_v2: bool) -> None:
+    storage.list_v2 = list_v2
+    src = BucketSource.from_settings(_section(storage, bucket="nope"), retry=FAST_RETRY)
+    try:
+        with pytest.raises(SourceError, match="'nope': Bucket not found"):
+            list(src.list_objects())
+    finally:
+        src.close()
 
 
 def test_dotted_folders_and_extensionless_files_are_told_apart(storage: FakeStorage,
@@ -176,6 +189,6 @@ def test_source_protocol(tmp_path: Path, storage: FakeStorage, source: BucketSou
     assert storage.keys(BUCKET) == {"p/b.mp4"}
 
 
-def _section(storage: FakeStorage, key: str = KEY, **extra: object):
-    from mediasync.settings import BucketSettings
-    return BucketSettings(url=storage.url, service_key=SecretStr(key), bucket=BUCKET, **extra)
+def _section(storage: FakeStorage, key: str = KEY, **extra: Any) -> BucketSettings:
+    return BucketSettings(url=storage.url, service_key=SecretStr(key),
+                          **{"bucket": BUCKET, **extra})
