@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from storage3.exceptions import StorageApiError
+from storage3.types import SearchV2Result
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from mediasync.errors import AuthError, ConfigError, RateLimited, SourceError
@@ -100,13 +101,13 @@ class BucketSource:
         entries = self._walk_v2(first) if first is not None else self._walk_v1()
         return (obj for obj in entries if obj.name != PLACEHOLDER)
 
-    def _list_v2_page(self, cursor: str | None) -> Any:
+    def _list_v2_page(self, cursor: str | None) -> SearchV2Result | None:
         options: dict[str, Any] = {"prefix": f"{self.prefix}/" if self.prefix else "",
                                    "limit": MAX_PER_CALL}
         if cursor:
             options["cursor"] = cursor
 
-        def page() -> Any:
+        def page() -> SearchV2Result | None:
             try:
                 return self._storage.list_v2(options)
             except StorageApiError as exc:
@@ -117,8 +118,8 @@ class BucketSource:
 
         return self._call(page)
 
-    def _walk_v2(self, page: Any) -> Iterator[BucketObject]:
-        while True:
+    def _walk_v2(self, page: SearchV2Result | None) -> Iterator[BucketObject]:
+        while page is not None:
             for item in page.objects:
                 yield _object(item.key or item.name, item.metadata, item.updated_at)
             if not page.hasNext or not page.nextCursor:
