@@ -8,7 +8,6 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.utilities.annotations import quote
 
 from mediasync.bucket_reconcile import analyse
 from mediasync.record_table import PostgrestRecordTable
@@ -27,10 +26,10 @@ def bucket_reconcile(apply: bool = False, dry_run: bool = False,
     source = BucketSource.from_settings(settings.bucket)
     try:
         table = PostgrestRecordTable.from_settings(source.connection, settings.bucket)
-        objects = list_bucket(quote(source))
-        records = read_table(quote(table))
+        objects = list_bucket(source)
+        records = read_table(table)
         analysis = analyse(objects, records, settings.bucket, datetime.now(UTC))
-        result = repair_table(quote(source), quote(table), quote(analysis), settings.bucket,
+        result = repair_table(source, table, analysis, settings.bucket,
                               remove_orphans=apply, dry_run=dry_run)
     finally:
         source.close()

@@ -8,7 +8,6 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed, State
-from prefect.utilities.annotations import quote
 
 from mediasync.bucket_sync import SyncJob, SyncReport
 from mediasync.settings import load_settings
@@ -25,11 +24,11 @@ def bucket_sync(apply: bool | None = None, config: str | None = None) -> State[d
     source = BucketSource.from_settings(settings.bucket)
     try:
         job = SyncJob.from_settings(settings, source, apply=apply)
-        objects = list_bucket(quote(source))
-        mirrored = mirror_bucket(quote(job), quote(objects))
-        problems = check_registry_task(quote(job), quote(objects))
+        objects = list_bucket(source)
+        mirrored = mirror_bucket(job, objects)
+        problems = check_registry_task(job, objects)
         healthy = not problems and not mirrored.failed
-        kept = retention_task(quote(job), quote(objects), healthy)
+        kept = retention_task(job, objects, healthy)
         report = SyncReport(len(objects), mirrored, problems, kept)
     finally:
         source.close()

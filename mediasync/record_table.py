@@ -8,7 +8,7 @@ exact count (PostgREST caps every answer at its max-rows) and writing in batches
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 from postgrest import APIError, APIResponse, CountMethod
@@ -67,7 +67,8 @@ class PostgrestRecordTable:
                      .select(self._key, self._url, count=CountMethod.exact)
                      .order(self._key).range(start, start + self._page_size - 1))
             page = self._run(query.execute)
-            found.update((row[self._key], row[self._url]) for row in page.data)
+            rows = cast(list[dict[str, Any]], page.data)  # select answers a list of objects
+            found.update((row[self._key], row[self._url]) for row in rows)
             if not page.data or len(found) >= (page.count or 0):
                 return found
 

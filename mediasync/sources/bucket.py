@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from storage3.exceptions import StorageApiError
-from storage3.types import SearchV2Result
+from storage3.types import SearchV2Options, SearchV2Result
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from mediasync.errors import AuthError, ConfigError, RateLimited, SourceError
@@ -102,8 +102,8 @@ class BucketSource:
         return (obj for obj in entries if obj.name != PLACEHOLDER)
 
     def _list_v2_page(self, cursor: str | None) -> SearchV2Result | None:
-        options: dict[str, Any] = {"prefix": f"{self.prefix}/" if self.prefix else "",
-                                   "limit": MAX_PER_CALL}
+        options: SearchV2Options = {"prefix": f"{self.prefix}/" if self.prefix else "",
+                                    "limit": MAX_PER_CALL}
         if cursor:
             options["cursor"] = cursor
 

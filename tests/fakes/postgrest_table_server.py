@@ -147,10 +147,13 @@ def project(rows: list[dict[str, Any]], select: str, table: Table) -> list[dict[
 
 
 def ordered(rows: list[dict[str, Any]], order: str | None) -> list[dict[str, Any]]:
-    for term in reversed((order or "").split(",") if order else []):
+    for term in reversed(order.split(",") if order else []):
         column, _, direction = term.partition(".")
-        rows = sorted(rows, key=lambda r, c=column: (r.get(c) is None, r.get(c) or ""),
-                      reverse=direction.startswith("desc"))
+
+        def value(row: dict[str, Any], column: str = column) -> tuple[bool, Any]:
+            return row.get(column) is None, row.get(column) or ""
+
+        rows = sorted(rows, key=value, reverse=direction.startswith("desc"))
     return rows
 
 

@@ -197,7 +197,7 @@ class FakeStorage(LocalServer):
             "nextCursor": _b64(page[-1].encode()) if more else None,
             "folders": [{"key": n, "name": n.rstrip("/").rsplit("/", 1)[-1]}
                         for n in page if entries[n] is None],
-            "objects": [{**obj.row(n), "key": n} for n in page if (obj := entries[n])],
+            "objects": [{**found.row(n), "key": n} for n in page if (found := entries[n])],
         }
 
     def remove(self, bucket: str, prefixes: list[str]) -> list[dict[str, Any]]:
@@ -374,6 +374,7 @@ class _StorageHandler(LocalHandler):
         for part in message.iter_parts():
             if part.get_param("name", header="content-disposition") == "file":
                 data = part.get_payload(decode=True)
+                assert isinstance(data, bytes)
                 return self._json(self.service.upload(bucket, key, data, upsert))
         raise StorageFault(400, "InvalidRequest", "no file in the form")
 
