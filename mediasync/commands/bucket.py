@@ -53,7 +53,7 @@ def sync(
                                     progress=lambda d, t, w: bars.update(d, t, f"download: {w}"))
         report = _guarded(lambda: run_sync(job))
     if as_json:
-        console.print_json(json.dumps(report.summary()))
+        typer.echo(json.dumps(report.summary(), indent=2))
     else:
         _print_sync(report)
     if report.mirror.failed or report.problems:
@@ -84,7 +84,7 @@ def reconcile(
         result = _guarded(lambda: repair(source, table, analysis, settings.bucket,
                                          remove_orphans=remove, dry_run=dry_run))
     if as_json:
-        console.print_json(json.dumps(result.summary()))
+        typer.echo(json.dumps(result.summary(), indent=2))
     else:
         _print_reconcile(result, orphans_kept=bool(analysis.orphans) and not remove)
 

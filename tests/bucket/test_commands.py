@@ -43,6 +43,18 @@ def test_sync_apply_json(tmp_path: Path, storage: FakeStorage) -> None:
     assert not (tmp_path / "registry/cam/old.mp4").exists()
 
 
+def test_sync_json_with_a_failure_stays_json_and_exits_1(tmp_path: Path,
+                                                         storage: FakeStorage) -> None:
+    key = "cam/" + "a-rather-long-folder-name/" * 4 + "clip.mp4"
+    put(storage, key)
+    (tmp_path / "registry" / key).mkdir(parents=True)  # a folder where the file must go
+    config = write_config(tmp_path, storage)
+    result = runner.invoke(app, ["sync", "--config", str(config), "--json"])
+    assert result.exit_code == 1
+    summary = json.loads(result.output)
+    assert list(summary["failed"]) == [key] and "cannot write" in summary["failed"][key]
+
+
 def test_bad_key_is_one_clear_line(tmp_path: Path, storage: FakeStorage) -> None:
     put(storage, "a.mp4")
     config = write_config(tmp_path, storage, key="wrong-key-value")
