@@ -25,7 +25,7 @@ from mediasync.sources.bucket import BucketObject, BucketSource
 @dataclass
 class Analysis:
     by_extension: dict[str, int]  # every object in the bucket
-    objects: int  # the objects that should have a record
+    objects: int  # the objects that should have a record (reconcile_extensions)
     records: int
     missing: list[str]  # objects without a record
     orphans: list[str]  # records without an object
@@ -72,6 +72,7 @@ def needs_url(url: str | None, deadline: datetime) -> bool:
 def analyse(objects: Iterable[BucketObject], records: Mapping[str, str | None],
             settings: BucketSettings, now: datetime) -> Analysis:
     objects = list(objects)
+    present = {obj.key for obj in objects}
     only = settings.reconcile_extensions
     wanted = {obj.key for obj in objects if not only or obj.extension in only}
     deadline = now + timedelta(seconds=settings.signed_url_margin_seconds)
@@ -79,9 +80,10 @@ def analyse(objects: Iterable[BucketObject], records: Mapping[str, str | None],
         by_extension=dict(Counter(obj.extension or "(none)" for obj in objects).most_common()),
         objects=len(wanted), records=len(records),
         missing=sorted(wanted - records.keys()),
-        orphans=sorted(records.keys() - wanted),
+        # a record of an object outside `reconcile_extensions` still has its object
+        orphans=sorted(records.keys() - present),
         to_sign=sorted(key for key, url in records.items()
-                       if key in wanted and needs_url(url, deadline)),
+                       if key in present and needs_url(url, deadline)),
     )
 
 

@@ -98,6 +98,7 @@ def project(tmp_path: Path, storage: FakeStorage, rest: FakePostgrest) -> Path:
     put(storage, "parts/readme.txt")
     rest.tables[TABLE].add({"file_path": "parts/00.jpg"}, None)
     rest.tables[TABLE].add({"file_path": "parts/gone.jpg"}, None)
+    rest.tables[TABLE].add({"file_path": "parts/readme.txt"}, None)  # not reconciled, not gone
     return write_config(tmp_path, storage, extra='reconcile_extensions = ["jpg"]')
 
 
@@ -106,7 +107,7 @@ def test_reconcile_without_apply_keeps_orphans(project: Path, rest: FakePostgres
     assert result.exit_code == 0, result.output
     assert "orphaned records, kept" in result.output and "parts/gone.jpg" in result.output
     rows = {r["file_path"]: r["signed_url"] for r in rest.tables[TABLE].rows}
-    assert len(rows) == 31 and rows["parts/gone.jpg"] is None
+    assert len(rows) == 32 and rows["parts/gone.jpg"] is None
     assert all(url for key, url in rows.items() if key != "parts/gone.jpg")
 
 
@@ -134,7 +135,8 @@ def test_reconcile_apply_yes_json(project: Path, rest: FakePostgrest) -> None:
     summary = json.loads(result.output)
     assert summary["by_extension"] == {"jpg": 30, "txt": 1}
     assert (summary["missing"], summary["inserted"], summary["orphans_removed"]) == (29, 29, 1)
-    assert len(rest.tables[TABLE].rows) == 30
+    assert summary["orphans"] == ["parts/gone.jpg"]
+    assert len(rest.tables[TABLE].rows) == 31  # 30 JPGs and the text file's own record
 
 
 def test_reconcile_dry_run_changes_nothing(project: Path, rest: FakePostgrest) -> None:
@@ -142,4 +144,4 @@ def test_reconcile_dry_run_changes_nothing(project: Path, rest: FakePostgrest) -
                                  "--yes"])
     assert result.exit_code == 0, result.output
     assert "(dry run)" in result.output
-    assert len(rest.tables[TABLE].rows) == 2
+    assert len(rest.tables[TABLE].rows) == 3
