@@ -73,6 +73,7 @@ def analyse(objects: Iterable[BucketObject], records: Mapping[str, str | None],
             settings: BucketSettings, now: datetime) -> Analysis:
     objects = list(objects)
     present = {obj.key for obj in objects}
+    scope = f"{settings.prefix.strip('/')}/" if settings.prefix.strip("/") else ""
     only = settings.reconcile_extensions
     wanted = {obj.key for obj in objects if not only or obj.extension in only}
     deadline = now + timedelta(seconds=settings.signed_url_margin_seconds)
@@ -80,8 +81,9 @@ def analyse(objects: Iterable[BucketObject], records: Mapping[str, str | None],
         by_extension=dict(Counter(obj.extension or "(none)" for obj in objects).most_common()),
         objects=len(wanted), records=len(records),
         missing=sorted(wanted - records.keys()),
-        # a record of an object outside `reconcile_extensions` still has its object
-        orphans=sorted(records.keys() - present),
+        # a record of an object outside `reconcile_extensions` still has its object, and one
+        # outside the listed prefix was never looked for
+        orphans=sorted(key for key in records.keys() - present if key.startswith(scope)),
         to_sign=sorted(key for key, url in records.items()
                        if key in present and needs_url(url, deadline)),
     )

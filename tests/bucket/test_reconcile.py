@@ -13,7 +13,7 @@ from mediasync.bucket_reconcile import needs_url, repair, take_stock, url_expire
 from mediasync.record_table import PostgrestRecordTable
 from mediasync.settings import Settings
 from mediasync.sources.bucket import BucketSource
-from tests.bucket.conftest import BUCKET, TABLE, payload
+from tests.bucket.conftest import BUCKET, FAST_RETRY, TABLE, make_settings, payload, put
 from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage
 
@@ -115,6 +115,22 @@ def test_empty_listing_never_removes_records(tmp_path: Path, storage: FakeStorag
     result = repair(source, table, analysis, settings.bucket, remove_orphans=True, dry_run=False)
     assert result.orphans_refused and result.orphans_removed == 0
     assert table.records() == {"a.jpg": None}
+
+
+def test_records_outside_the_prefix_are_not_orphans(tmp_path: Path, storage: FakeStorage,
+                                                    rest: FakePostgrest) -> None:
+    storage.upstreams["/rest/v1/"] = rest.url
+    put(storage, "parts/a.jpg")
+    put(storage, "other/b.jpg")
+    for key in ("parts/a.jpg", "parts/gone.jpg", "other/b.jpg", "other/gone.jpg"):
+        rest.tables[TABLE].add({"file_path": key}, None)
+    settings = make_settings(tmp_path, storage, prefix="parts")
+    source = BucketSource.from_settings(settings.bucket, retry=FAST_RETRY)
+    try:
+        analysis = take_stock(source, table_for(source, settings), settings.bucket)
+    finally:
+        source.close()
+    assert analysis.orphans == ["parts/gone.jpg"] and analysis.missing == []
 
 
 @pytest.mark.parametrize("url", [None, "", "https://x/y.jpg", "https://x/y?token=abc",
