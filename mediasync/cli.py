@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mediasync.commands import syncthing as syncthing_commands
 from mediasync.config_check import check_settings
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
@@ -23,6 +24,7 @@ app = typer.Typer(help="Move your photos and videos into storage you own, prove 
                   "then free the source.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Write or check a configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(syncthing_commands.app, name="syncthing")
 
 console = Console()
 errors = Console(stderr=True)

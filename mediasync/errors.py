@@ -92,3 +92,30 @@ class TableError(MediasyncError):
 
 class UnsafeDelete(MediasyncError):
     pass
+
+
+class SyncthingUnreachable(SyncthingError):
+    """Nothing answers at the configured URL (not running, wrong port): worth a retry."""
+
+    retryable = True
+
+
+class SyncthingKeyRejected(SyncthingError):
+    """Syncthing answered 401/403: the API key is wrong or missing."""
+
+
+class SyncthingFolderError(SyncthingError):
+    """The Pixel folder is unknown, not shared with the device, paused or of the wrong type."""
+
+
+class SyncthingTimeout(SyncthingError):
+    """The device did not confirm every file in time; `missing` names the files still waited
+    for."""
+
+    def __init__(self, message: str, *, missing: list[str], **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.missing = missing
+
+
+class DeviceNotConnected(SyncthingTimeout):
+    """The wait ran out while the device was not connected at all."""

@@ -66,6 +66,9 @@ class SyncthingSettings(BaseModel):
     folder_id: str | None = None
     device_id: str | None = None
     timeout_seconds: float = Field(10, gt=0)  # one REST call
+    # one long-poll for events while waiting for the device; the wait as a whole is
+    # workflow.sync_timeout_seconds
+    event_poll_seconds: float = Field(30, gt=0, le=600)
 
 
 class ICloudSettings(BaseModel):

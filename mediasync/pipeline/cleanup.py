@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.common import ChangeWriter, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.pixel import pixel_copies_due, remove_pixel_copy
 
 
 def run(ctx: RunContext) -> StepReport:
@@ -16,7 +18,6 @@ def run(ctx: RunContext) -> StepReport:
     finishing = take(ctx, [Stage.ICLOUD_DELETE_READY])
     workflow = ctx.settings.workflow
     keep_working = workflow.cleanup_after_hours * 3600
-    keep_pixel = workflow.pixel_keep_hours * 3600 if workflow.pixel_keep_hours else None
     if ctx.dry_run:
         report.planned = [plan_row(m, "mark completed") for m in finishing]
         report.done = len(finishing)
@@ -27,10 +28,12 @@ def run(ctx: RunContext) -> StepReport:
             assert media.id is not None
             changes.add(StageChange(media.id, Stage.COMPLETED))
             report.done += 1
-    for media in ctx.ledger.files_at([Stage.COMPLETED]):
-        _free_copies(ctx, media, keep_working, keep_pixel)
+    completed = ctx.ledger.files_at([Stage.COMPLETED])
+    freed = _free_working_copies(ctx, completed, keep_working)
+    freed += _free_pixel_copies(ctx, completed)
     removed = _remove_stale_partials(ctx, keep_working)
-    report.message = f"{report.done} completed, {removed} stale temp files removed"
+    report.message = (f"{report.done} completed, {freed} copies freed, "
+                      f"{removed} stale temp files removed")
     return report.finish()
 
 
@@ -41,26 +44,29 @@ def _age(path: Path) -> float | None:
         return None
 
 
-def _free_copies(ctx: RunContext, media: MediaFile, keep_working: float,
-                 keep_pixel: float | None) -> None:
-    assert media.id is not None
-    gone: dict[str, None] = {}
-    working = media.working_path
-    if working is not None:
+def _free_working_copies(ctx: RunContext, files: list[MediaFile], keep_seconds: float) -> int:
+    freed = 0
+    for media in files:
+        working = media.working_path
+        if working is None:
+            continue
         age = _age(working)
-        if age is None or age >= keep_working:
+        if age is None or age >= keep_seconds:
             working.unlink(missing_ok=True)
-            gone["local_path"] = None
-    # Removing a file from the Pixel folder deletes it on the phone: only once the phone
-    # has had time to back it up, and never when pixel_keep_hours is 0.
-    if media.pixel_path and media.pixel_synced and keep_pixel is not None:
-        pixel = Path(media.pixel_path)
-        age = _age(pixel)
-        if age is None or age >= keep_pixel:
-            pixel.unlink(missing_ok=True)
-            gone["pixel_path"] = None
-    if gone:
-        ctx.ledger.update(media.id, ctx.run_id, **gone)
+            ctx.ledger.update(media.id, ctx.run_id, local_path=None)  # type: ignore[arg-type]
+            freed += 1
+    return freed
+
+
+def _free_pixel_copies(ctx: RunContext, files: list[MediaFile]) -> int:
+    """Removing a file from the Pixel folder deletes it on the phone: only once the phone
+    has had `pixel_keep_hours` since verification to back it up, never when that is 0."""
+    due = pixel_copies_due(ctx.ledger, files, ctx.settings.workflow.pixel_keep_hours,
+                           datetime.now(UTC))
+    for media in due:
+        remove_pixel_copy(media, ctx.path("pixel_sync"))
+        ctx.ledger.update(media.id, ctx.run_id, pixel_path=None)  # type: ignore[arg-type]
+    return len(due)
 
 
 def _remove_stale_partials(ctx: RunContext, keep_seconds: float) -> int:
