@@ -80,7 +80,8 @@ def reconcile(
     with _source(settings) as source:
         table = PostgrestRecordTable.from_settings(source.connection, settings.bucket)
         analysis = _guarded(lambda: take_stock(source, table, settings.bucket))
-        remove = apply and bool(analysis.orphans) and (yes or _confirm(analysis.orphans))
+        remove = (apply and not dry_run and bool(analysis.orphans)
+                  and (yes or _confirm(analysis.orphans)))
         result = _guarded(lambda: repair(source, table, analysis, settings.bucket,
                                          remove_orphans=remove, dry_run=dry_run))
     if as_json:
@@ -121,9 +122,10 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _confirm(orphans: list[str]) -> bool:
-    _print_list("orphaned records", orphans)
+    """Asked on stderr, so that stdout stays the report (or the JSON)."""
+    _print_list("orphaned records", orphans, errors)
     try:
-        return typer.confirm(f"Remove these {len(orphans)} records from the table?")
+        return typer.confirm(f"Remove these {len(orphans)} records from the table?", err=True)
     except typer.Abort:  # no answer (stdin closed): keep them
         return False
 
@@ -139,7 +141,7 @@ def _table(title: str, rows: dict[str, Any]) -> Table:
     return table
 
 
-def _print_list(title: str, items: list[str]) -> None:
+def _print_list(title: str, items: list[str], out: Console = console) -> None:
     if not items:
         return
     heading = f"{title} ({len(items)})"
@@ -149,7 +151,7 @@ def _print_list(title: str, items: list[str]) -> None:
         table.add_row(item)
     if len(items) > SHOWN:
         table.add_row(f"... and {len(items) - SHOWN} more (see --json)")
-    console.print(table)
+    out.print(table)
 
 
 def _print_sync(report: SyncReport) -> None:

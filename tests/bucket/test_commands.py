@@ -121,6 +121,17 @@ def test_reconcile_apply_asks_first(project: Path, rest: FakePostgrest) -> None:
     assert "parts/gone.jpg" not in {r["file_path"] for r in rest.tables[TABLE].rows}
 
 
+def test_reconcile_json_stays_json_when_asking(project: Path, rest: FakePostgrest) -> None:
+    result = runner.invoke(app, ["reconcile", "--config", str(project), "--apply", "--json"],
+                           input="y\n")
+    assert result.exit_code == 0, result.output
+    # the runner echoes the typed answer into stdout, as a terminal would onto the screen
+    answer, _, report = result.stdout.partition("\n")
+    assert answer.strip() == "y"
+    assert json.loads(report)["orphans_removed"] == 1
+    assert "Remove these 1 records" in result.stderr
+
+
 def test_reconcile_apply_with_no_one_to_answer_keeps_orphans(project: Path,
                                                              rest: FakePostgrest) -> None:
     result = runner.invoke(app, ["reconcile", "--config", str(project), "--apply"])
