@@ -111,6 +111,12 @@ def retention(job: SyncJob, objects: Sequence[BucketObject], healthy: bool,
     plan = plan_retention(objects, job.settings, now or datetime.now(UTC))
     if not healthy:
         return RetentionResult.refused_for(plan, "registry unhealthy: no deletes this run")
+    cap = job.settings.max_retention_deletes
+    if cap is not None and len(plan.expired) > cap:
+        # like rclone's --max-delete: a run that would delete more than allowed deletes nothing
+        return RetentionResult.refused_for(
+            plan, f"{len(plan.expired)} objects expired, more than max_retention_deletes "
+                  f"({cap}): no deletes this run")
     return run_retention(job.source, plan, job.registry, job.settings, job.apply)
 
 

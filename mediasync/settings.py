@@ -133,6 +133,7 @@ class BucketSettings(BaseModel):
     retention_rules: list[RetentionRule] = Field(default_factory=list)
     remove_local_copies: bool = True
     apply_retention: bool = False  # deletes are a dry run until this or --apply
+    max_retention_deletes: int | None = Field(None, ge=0)  # more expired than this: none go
     # reconciliation against a table (PostgREST)
     table: str = "part_images"
     key_column: str = "file_path"

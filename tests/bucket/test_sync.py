@@ -185,6 +185,15 @@ def test_keeping_local_copies_deletes_only_what_is_safely_mirrored(
     assert (settings.bucket.registry / "a/old.mp4").read_bytes() == payload("a/old.mp4")
 
 
+def test_more_expired_than_the_cap_deletes_nothing(tmp_path: Path, storage: FakeStorage) -> None:
+    for i in range(5):
+        put(storage, f"a/{i}.mp4", age_days=60)
+    settings = make_settings(tmp_path, storage, retention_days=14, max_retention_deletes=4)
+    report = sync_once(settings, apply=True)
+    assert report.retention.refused and "max_retention_deletes (4)" in report.retention.refused
+    assert len(storage.keys(BUCKET)) == 5 and storage.calls["remove"] == 0
+
+
 def test_no_retention_configured_deletes_nothing(storage: FakeStorage, settings: Settings,
                                                  source: BucketSource) -> None:
     put(storage, "ancient.mp4", age_days=3650)
