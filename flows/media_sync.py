@@ -13,6 +13,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from mediasync.model import SyncOperation
+from mediasync.notify import notify
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.steps import STEPS, open_context
 from mediasync.settings import load_settings
@@ -67,6 +68,7 @@ def _run_steps(ctx: RunContext, start: int, end: int) -> State[dict[str, Any]]:
             summary = _summary(ctx, reports, failed_step=number, error=cause)
             _finish_operation(ctx, operation, reports, error=message)
             _publish(ctx, reports, message)
+            notify(ctx.settings, message)
             return Failed(message=message, data=summary)
         reports.append(state.result())
     done = "dry run: nothing was changed" if ctx.dry_run else f"steps {start}-{end} completed"

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mediasync.commands import icloud as icloud_commands
 from mediasync.commands import syncthing as syncthing_commands
 from mediasync.config_check import check_settings
 from mediasync.errors import ConfigError, MediasyncError
@@ -25,6 +26,7 @@ app = typer.Typer(help="Move your photos and videos into storage you own, prove 
 config_app = typer.Typer(help="Write or check a configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(syncthing_commands.app, name="syncthing")
+app.add_typer(icloud_commands.app, name="icloud")
 
 console = Console()
 errors = Console(stderr=True)

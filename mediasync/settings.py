@@ -8,6 +8,7 @@ Relative paths in the file are relative to the file's own folder.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,11 +72,38 @@ class SyncthingSettings(BaseModel):
     event_poll_seconds: float = Field(30, gt=0, le=600)
 
 
+class ICloudEndpoints(BaseModel):
+    """Where Apple's sign-in and setup services answer. Only for iCloud-compatible test
+    servers and proxies: leave unset to talk to Apple."""
+
+    auth: str  # https://idmsa.apple.com/appleauth/auth
+    setup: str  # https://setup.icloud.com/setup/ws/1
+    home: str  # https://www.icloud.com
+    ca_bundle: Path | None = None  # TLS certificates to trust for them
+
+
 class ICloudSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None  # prefer `mediasync icloud login` and the keyring
-    cookie_directory: Path | None = None
+    cookie_directory: Path | None = None  # default: icloud-session/ beside the config file
     delete: bool = False
+    # what to list
+    library: str = "root"  # or a Shared Library key, "shared:SharedSync-..."
+    shared_library: bool = False  # list the Shared Library as well as `library`
+    album: str | None = None  # one album (or smart album) instead of the whole library
+    media: list[Literal["photo", "video", "live"]] = Field(
+        default_factory=lambda: ["photo", "video", "live"])
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    # incremental listing stops after this many assets in a row the ledger knows (0: never)
+    stop_after_known: int = Field(50, ge=0)
+    full_pass: bool = False
+    # 503/429: retries per request, first back-off, longest wait (Retry-After is honoured)
+    retries: int = Field(4, ge=0)
+    backoff_seconds: float = Field(2.0, ge=0)
+    max_backoff_seconds: float = Field(120.0, ge=0)
+    timeout_seconds: float = Field(60.0, gt=0)
+    endpoints: ICloudEndpoints | None = None
 
 
 class CompressionRule(BaseModel):

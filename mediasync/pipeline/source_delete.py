@@ -13,6 +13,7 @@ from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.naming import prefixed_name
 from mediasync.pipeline.common import ChangeWriter, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.pipeline.delete_at_source import delete_proven
 
 
 def run(ctx: RunContext) -> StepReport:
@@ -23,7 +24,8 @@ def run(ctx: RunContext) -> StepReport:
         report.planned = [plan_row(m, f"keep: {why}" if why else "list as safe to delete")
                           for m, why in proven]
         report.done = sum(1 for _, why in proven if why is None)
-        report.message = f"would list {report.done} files as safe to delete"
+        report.message = (f"would list {report.done} files as safe to delete; "
+                          f"{delete_proven(ctx, report)}")
         return report.finish()
     safe = [m for m, why in proven if why is None]
     with ChangeWriter(ctx) as changes:
@@ -34,6 +36,7 @@ def run(ctx: RunContext) -> StepReport:
         report.message = f"{len(safe)} files proven safe, listed in {manifest.name}"
     else:
         report.message = "nothing new proven safe to delete"
+    report.message += f"; {delete_proven(ctx, report)}"
     return report.finish()
 
 

@@ -15,6 +15,10 @@ def build_source(settings: Settings) -> Source:
         if settings.source.path is None:
             raise ConfigError("source.path: required for a folder source")
         return FolderSource(settings.resolve(settings.source.path))
+    if kind == "icloud":
+        from mediasync.sources.icloud import ICloudSource
+
+        return ICloudSource(settings)
     if kind == "bucket":
         from mediasync.sources.bucket import BucketSource
 

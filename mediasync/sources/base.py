@@ -53,3 +53,17 @@ class Source(Protocol):
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
         """Delete by source id (never by name). Only called after every safety gate passed."""
         ...
+
+
+@runtime_checkable
+class SourceHealth(Protocol):
+    """Optional: what a source can tell the deletion circuit breaker about itself."""
+
+    @property
+    def throttled(self) -> int:
+        """503/429-like answers so far in this run."""
+        ...
+
+    def count_assets(self) -> int:
+        """How many assets the source holds now, by its own count."""
+        ...

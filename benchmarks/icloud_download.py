@@ -1,0 +1,103 @@
+"""Listing and downloading 1,000 small assets from the local fake iCloud through the iCloud
+source, against a plain requests streaming loop over the same URLs, in the same run.
+
+    uv run python benchmarks/icloud_download.py [--assets 1000] [--size 20000] [--rounds 3]
+
+Target: the source takes at most 1.2 times the plain loop. Prints the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mediasync.files import fsync_dir  # noqa: E402
+from mediasync.sources.icloud import ICloudSource  # noqa: E402
+from tests.fakes.icloud_server import FakeICloud, make_library  # noqa: E402
+from tests.icloud.conftest import icloud_settings, sign_in  # noqa: E402
+
+
+def through_source(source: ICloudSource, folder: Path) -> int:
+    done = 0
+    for asset in source.list_assets():
+        source.download(asset, folder / asset.filename)
+        done += 1
+    return done
+
+
+def plain_loop(urls: list[str], cookies: requests.cookies.RequestsCookieJar, ca: str,
+               folder: Path, durable: bool) -> int:
+    """requests, stream to a file; `durable` adds what safety rule 2 asks of every write:
+    temp file, fsync, rename, fsync of the folder."""
+    with requests.Session() as session:
+        session.verify, session.trust_env = ca, False
+        session.cookies.update(cookies)
+        for number, url in enumerate(urls):
+            target = folder / f"{number}.bin"
+            temp = target.with_suffix(".part") if durable else target
+            with session.get(url, stream=True) as response, open(temp, "wb") as out:
+                response.raise_for_status()
+                for chunk in response.iter_content(1024 * 1024):
+                    out.write(chunk)
+                if durable:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if durable:
+                os.replace(temp, target)
+                fsync_dir(folder)
+    return len(urls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with FakeICloud() as server, tempfile.TemporaryDirectory() as work:
+        root = Path(work)
+        server.add_photos(make_library(args.assets, live_every=0, video_every=0,
+                                       size=args.size))
+        settings = icloud_settings(server, root, stop_after_known=0)
+        sign_in(settings, server)
+        probe = ICloudSource(settings)
+        urls = [a.extra["url"] for a in probe.list_assets()]
+        cookies = probe.service.session.cookies
+        times: dict[str, list[float]] = {"plain": [], "durable": [], "source": []}
+        for round_number in range(args.rounds):
+            for name in times:
+                target = root / f"{name}{round_number}"
+                target.mkdir()
+                started = time.perf_counter()
+                if name == "source":
+                    done = through_source(ICloudSource(settings), target)
+                else:
+                    done = plain_loop(urls, cookies, str(server.ca_path), target,
+                                      durable=name == "durable")
+                times[name].append(time.perf_counter() - started)
+                assert done == args.assets
+    report(args, {name: statistics.median(values) for name, values in times.items()})
+
+
+def report(args: argparse.Namespace, median: dict[str, float]) -> None:
+    print(f"{args.assets} assets of {args.size} bytes, median of {args.rounds} rounds")
+    labels = {"plain": "plain streaming loop (download only)",
+              "durable": "same loop, fsync + rename + folder fsync",
+              "source": "iCloud source (list + download)"}
+    for name, label in labels.items():
+        print(f"{label:42s} {median[name]:6.2f} s ({args.assets / median[name]:.0f} files/s)")
+    print(f"ratio to the plain loop:   {median['source'] / median['plain']:.2f} (target <= 1.2)")
+    print(f"ratio to the durable loop: {median['source'] / median['durable']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

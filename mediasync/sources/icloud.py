@@ -1,0 +1,314 @@
+"""iCloud Photos as a source, through pyicloud.
+
+Listing walks the library newest first and, unless a full pass is asked for, stops after
+`icloud.stop_after_known` assets in a row that the ledger already has. A live photo is two
+SourceAssets (the image and its MOV) with one group_id: they travel and are deleted
+together. Downloads stream to a temp file and are checked against the size in the asset
+record. Deletes go by CloudKit record name with the change tag seen at listing, so an
+asset changed on iCloud since then is refused (CONFLICT) rather than deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from pyicloud import PyiCloudService
+from pyicloud.common.cloudkit import CKRecord
+from pyicloud.exceptions import PyiCloudAPIResponseException
+from pyicloud.services.photos import (
+    PRIMARY_ZONE,
+    BasePhotoAlbum,
+    PhotoAsset,
+    PhotoLibrary,
+    PhotoResource,
+)
+
+from mediasync.errors import (
+    ConfigError,
+    DownloadMismatch,
+    FileProblem,
+    MediasyncError,
+    SourceError,
+)
+from mediasync.files import CHUNK, atomic_write, safe_filename
+from mediasync.model import MediaFile, MediaType, SourceAsset
+from mediasync.settings import Settings
+from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
+from mediasync.sources.icloud_retry import (
+    Backoff,
+    Throttled,
+    check_status,
+    pyicloud_errors,
+    record_error,
+)
+from mediasync.sources.icloud_session import resume, username
+
+LIVE_VIDEO_SUFFIX = ":live"  # source id of a live photo's MOV: "<record>:live"
+SHARED_LIBRARY_PREFIX = "shared:SharedSync-"
+_REFUSALS = {
+    "CONFLICT": "changed on iCloud since it was listed; left in place",
+    "NOT_FOUND": "no longer on iCloud",
+}
+
+
+class _Refused(Exception):
+    """iCloud refused this one record; the others go on."""
+
+
+class ICloudSource:
+    features = SourceFeatures(can_delete=True, deletes_are_recoverable=True)
+
+    def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.icloud = settings.icloud
+        self.name = f"icloud:{username(settings)}"
+        self.backoff = Backoff(settings.icloud, sleep)
+        self._service: PyiCloudService | None = None
+        self._downloads: requests.Session | None = None
+
+    @property
+    def service(self) -> PyiCloudService:
+        if self._service is None:
+            self._service = resume(self.settings)
+        return self._service
+
+    @property
+    def throttled(self) -> int:
+        """503/429 answers seen so far (the deletion circuit breaker reads it)."""
+        return self.backoff.throttled
+
+    # listing ---------------------------------------------------------------------------
+    def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
+        known_ids = set(known)
+        for album in self._albums():
+            yield from self._list_album(album, known_ids)
+
+    def count_assets(self) -> int:
+        """How many assets the listed albums hold, from iCloud's own count."""
+        albums = self._albums()
+
+        def count() -> int:
+            with pyicloud_errors("the asset count"):
+                return sum(len(album) for album in albums)
+        return self.backoff.call("the asset count", count)
+
+    def _albums(self) -> list[BasePhotoAlbum]:
+        return self.backoff.call("the photo library", self._find_albums)
+
+    def _find_albums(self) -> list[BasePhotoAlbum]:
+        with pyicloud_errors("the photo library"):
+            libraries = self.service.photos.libraries
+            keys = [self.icloud.library]
+            if self.icloud.shared_library:
+                keys += [k for k in libraries if k.startswith(SHARED_LIBRARY_PREFIX)
+                         and k not in keys]
+            return [self._album(libraries, key) for key in keys]
+
+    def _photo_service(self) -> Any:
+        def connect() -> Any:
+            with pyicloud_errors("the photo library"):
+                return self.service.photos
+        return self.backoff.call("the photo library", connect)
+
+    def _album(self, libraries: dict[str, Any], key: str) -> BasePhotoAlbum:
+        library = libraries.get(key)
+        if not isinstance(library, PhotoLibrary):  # absent, or legacy shared streams
+            raise ConfigError(f"icloud.library: no photo library {key!r} "
+                              f"(found: {', '.join(sorted(libraries))})")
+        if self.icloud.album is None:
+            return library.all
+        album = library.albums.find(self.icloud.album)
+        if album is None:
+            raise ConfigError(f"icloud.album: no album {self.icloud.album!r} in {key}")
+        return album
+
+    def _list_album(self, album: BasePhotoAlbum, known: set[str]) -> Iterator[SourceAsset]:
+        # only the whole library is listed newest first: an album keeps its own order
+        newest_first = self.icloud.album is None
+        stop_after = 0 if self.icloud.full_pass or not newest_first \
+            else self.icloud.stop_after_known
+        after, before = _utc(self.icloud.created_after), _utc(self.icloud.created_before)
+        streak = 0
+        for photo in self._photos(album):
+            created = photo.created
+            if after and created < after:
+                if newest_first:
+                    return
+                continue
+            if before and created >= before:
+                continue
+            assets = self._assets(photo)
+            new = [asset for asset in assets if asset.source_id not in known]
+            if assets and not new:
+                streak += 1
+                if stop_after and streak >= stop_after:
+                    return
+                continue
+            streak = 0
+            yield from new
+
+    def _photos(self, album: BasePhotoAlbum) -> Iterator[PhotoAsset]:
+        """The album's assets; on 503/429 the listing waits and starts again, skipping
+        what it already gave (pyicloud pages inside one generator that dies on errors)."""
+        seen: set[str] = set()
+        attempt = 0
+        while True:
+            try:
+                with pyicloud_errors("the photo listing"):
+                    for photo in album.photos:
+                        if photo.id not in seen:
+                            seen.add(photo.id)
+                            yield photo
+                return
+            except Throttled as exc:
+                attempt += 1
+                self.backoff.pause(exc, attempt, "the photo listing")
+
+    def _assets(self, photo: PhotoAsset) -> list[SourceAsset]:
+        kind = "video" if photo.item_type == "movie" else \
+            "live" if photo.is_live_photo else "photo"
+        if kind not in self.icloud.media:
+            return []
+        record = photo.asset_record
+        meta = {"record": photo.id, "change_tag": record.recordChangeTag,
+                "zone": record.zoneID.model_dump(exclude_none=True) if record.zoneID
+                else dict(PRIMARY_ZONE)}
+        common = {"created": photo.created,
+                  "favorite": bool(record.fields.get_value("isFavorite")),
+                  "group_id": photo.id if kind == "live" else None}
+        if kind == "live":
+            meta["group_size"] = 2
+        resources = photo.resources
+        media_type = MediaType.VIDEO if kind == "video" else MediaType.IMAGE
+        assets = [_asset(photo.id, resources.get("original"), photo.filename, media_type,
+                         meta, common)]
+        if kind == "live":
+            assets.append(_asset(photo.id + LIVE_VIDEO_SUFFIX,
+                                 resources.get("original_video"), photo.filename,
+                                 MediaType.VIDEO, meta, common))
+        return assets
+
+    # download --------------------------------------------------------------------------
+    def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
+        url = asset.extra.get("url")
+        if not url:
+            raise FileProblem(f"{asset.filename}: iCloud gave no download URL",
+                              subject=asset.source_id)
+        return self.backoff.call(asset.filename, lambda: self._fetch(url, asset, dest))
+
+    @property
+    def downloads(self) -> requests.Session:
+        """A plain session for asset bytes, on the service session's cookies and TLS
+        settings: pyicloud's own session rewrites its files to disk after every request,
+        which costs more than a small asset's transfer."""
+        if self._downloads is None:
+            service = self.service.session
+            self._downloads = requests.Session()
+            self._downloads.cookies = service.cookies
+            self._downloads.headers.update(service.headers)
+            self._downloads.verify, self._downloads.trust_env = service.verify, \
+                service.trust_env
+        return self._downloads
+
+    def _fetch(self, url: str, asset: SourceAsset, dest: Path) -> Downloaded:
+        try:
+            response = self.downloads.get(url, stream=True,
+                                          timeout=self.icloud.timeout_seconds)
+        except requests.RequestException as exc:
+            raise SourceError(f"iCloud cannot be reached ({asset.filename})",
+                              retryable=True) from exc
+        with closing(response):
+            check_status(response.status_code, response.headers, asset.filename)
+            return _stream(response, asset, dest)
+
+    # delete ----------------------------------------------------------------------------
+    def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
+        """One records/modify per asset record (a live photo's two files share it),
+        throttled by `guards.delete_interval_seconds`. Once iCloud fails the session or
+        keeps throttling, the remaining files are left alone with that reason."""
+        photos = self._photo_service()
+        outcomes: list[DeleteOutcome] = []
+        stopped: str | None = None
+        for n, (record, members) in enumerate(_by_record(files).items()):
+            if stopped is None:
+                if n:
+                    self.backoff.sleep(self.settings.guards.delete_interval_seconds)
+                try:
+                    self._delete_record(photos, record, members[0])
+                    deleted, reason = True, None
+                except _Refused as exc:
+                    deleted, reason = False, str(exc)
+                except MediasyncError as exc:
+                    stopped = f"deletes stopped: {exc}"
+                    deleted, reason = False, stopped
+            else:
+                deleted, reason = False, stopped
+            outcomes += [DeleteOutcome(f.source_id, deleted, reason) for f in members]
+        return outcomes
+
+    def _delete_record(self, photos: Any, record: str, file: MediaFile) -> None:
+        tag = file.source_meta.get("change_tag")
+        if not tag:
+            raise _Refused("no change tag recorded for this asset; not deleted blind")
+        zone = file.source_meta.get("zone") or dict(PRIMARY_ZONE)
+        asset_record = CKRecord.model_validate({
+            "recordName": record, "recordType": "CPLAsset", "recordChangeTag": tag,
+            "zoneID": zone})
+        asset = PhotoAsset(photos, asset_record, asset_record)
+        self.backoff.call(f"delete {record}", lambda: _modify(asset, record))
+
+
+def _modify(asset: PhotoAsset, record: str) -> None:
+    with pyicloud_errors(f"delete {record}"):
+        try:
+            asset.delete()
+        except PyiCloudAPIResponseException as exc:
+            code = record_error(exc)
+            if code is None:
+                raise
+            raise _Refused(f"{_REFUSALS.get(code, 'refused by iCloud')} ({code})") from exc
+
+
+def _by_record(files: Sequence[MediaFile]) -> dict[str, list[MediaFile]]:
+    groups: dict[str, list[MediaFile]] = {}
+    for file in files:
+        record = file.source_meta.get("record") or file.source_id.removesuffix(
+            LIVE_VIDEO_SUFFIX)
+        groups.setdefault(record, []).append(file)
+    return groups
+
+
+def _asset(source_id: str, resource: PhotoResource | None, fallback_name: str,
+           media_type: MediaType, meta: dict[str, Any], common: dict[str, Any]) -> SourceAsset:
+    name = resource.filename if resource else fallback_name
+    return SourceAsset(
+        source_id=source_id, filename=safe_filename(name),
+        size=resource.size if resource else None, media_type=media_type,
+        extra={**meta, "url": resource.url if resource else None}, **common)
+
+
+def _stream(response: requests.Response, asset: SourceAsset, dest: Path) -> Downloaded:
+    received = 0
+    try:
+        with atomic_write(dest, asset.size) as out:
+            for chunk in response.iter_content(CHUNK):
+                out.write(chunk)
+                received = out.size
+    except requests.RequestException as exc:
+        raise DownloadMismatch(
+            f"{asset.filename}: connection dropped after {received} of {asset.size} bytes",
+            subject=asset.source_id) from exc
+    return Downloaded(dest, out.size, out.sha256)
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)
+
