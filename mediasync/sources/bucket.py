@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +84,8 @@ class BucketSource:
         self._page_size = page_size
         self._retry = retry or Retry()
         self._host = urlsplit(connection.url).netloc
+        self._throttled = 0
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: BucketSettings, retry: Retry | None = None) -> BucketSource:
@@ -147,6 +150,15 @@ class BucketSource:
             if len(page) < self._page_size:
                 return
             offset += len(page)
+
+    # SourceHealth: what the deletion circuit breaker reads ---------------------------------
+    @property
+    def throttled(self) -> int:
+        """429 and 5xx answers so far."""
+        return self._throttled
+
+    def count_assets(self) -> int:
+        return sum(1 for _ in self.list_objects())
 
     # Source protocol -------------------------------------------------------------------
     def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
@@ -232,6 +244,9 @@ class BucketSource:
 
     def _error(self, status: int, message: str, key: str | None) -> SourceError:
         where = f"{key}: " if key else ""
+        if status == 429 or status >= 500:
+            with self._lock:
+                self._throttled += 1
         if status in (401, 403):
             return AuthError(f"Supabase Storage at {self._host} rejected the service key "
                              f"({status} {message}); check bucket.service_key", subject=key)

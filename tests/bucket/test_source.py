@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from mediasync.errors import AuthError, DownloadMismatch, SourceError
 from mediasync.model import MediaFile, MediaType
 from mediasync.settings import BucketSettings
-from mediasync.sources.base import Source
+from mediasync.sources.base import Source, SourceHealth
 from mediasync.sources.bucket import BucketObject, BucketSource
 from tests.bucket.conftest import BUCKET, FAST_RETRY, KEY, payload, populate_layout, put
 from tests.fakes.storage_server import FakeStorage
@@ -109,6 +109,16 @@ def test_unavailable_storage_is_retried(storage: FakeStorage, source: BucketSour
     storage.unavailable = 2
     assert [obj.key for obj in source.list_objects()] == ["a.mp4"]
     assert storage.calls["requests"] == 3
+    assert source.throttled == 2  # the deletion circuit breaker reads this
+
+
+def test_source_health_counts_what_the_bucket_holds(storage: FakeStorage,
+                                                    source: BucketSource) -> None:
+    for i in range(1001):
+        put(storage, f"n/{i}")
+    put(storage, "n/.emptyFolderPlaceholder")
+    assert isinstance(source, SourceHealth)
+    assert source.count_assets() == 1001 and source.throttled == 0
 
 
 def test_unavailable_for_good_is_a_retryable_source_error(storage: FakeStorage,
