@@ -1,25 +1,71 @@
-"""The NAS archive: verified copies laid out by capture date, never overwritten."""
+"""The NAS archive: verified copies laid out by capture date, never overwritten.
+
+`ArchiveTarget` is what step 4 needs from an archive; `NasArchive` is the local (mounted)
+one, `mediasync.sftp_archive.SftpArchive` the one reached over SFTP.
+"""
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import Protocol, TypeVar
 
 from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import copy_hashed, sha256_file, with_suffix_tag
 from mediasync.model import MediaFile
 
+P = TypeVar("P", bound=PurePath)
+
 
 @dataclass(frozen=True)
 class Archived:
-    path: Path
+    path: PurePath  # where the archive holds it (a remote path for a remote archive)
     sha256: str  # re-read from the archive after fsync, page cache dropped
     already_there: bool  # identical bytes were found at the target (a rerun after a kill)
 
 
+class ArchiveTarget(Protocol):
+    root: PurePath  # recorded nas_path values are under it
+    parallel_transfers: int  # how many `store` calls may run at once
+
+    def check(self) -> None:
+        """Raise ArchiveError unless the archive is there and writable."""
+        ...
+
+    def target_for(self, media: MediaFile, name: str) -> PurePath:
+        """Where `store` puts this file when the name is free."""
+        ...
+
+    def store(self, working_copy: Path, media: MediaFile, name: str) -> Archived:
+        """Copy, verify by re-reading, never overwrite. FileProblem for a bad file,
+        ArchiveError when the archive itself fails."""
+        ...
+
+
+def layout_parts(layout: str, media: MediaFile, name: str) -> list[str]:
+    """The layout's path components for this file, by capture date."""
+    when: datetime | None = media.captured_at or media.created_at
+    fields = {"name": name, "YYYY": "undated", "MM": "", "DD": ""}
+    if when is not None:
+        fields.update(YYYY=f"{when:%Y}", MM=f"{when:%m}", DD=f"{when:%d}")
+    relative = layout.format(**fields)
+    return [p for p in PurePath(relative).parts if p not in ("", ".", "..", "/")]
+
+
+def collision_names(target: P, content_hash: str) -> Iterator[P]:
+    """The target, then distinct names for different bytes that want the same name."""
+    yield target
+    yield with_suffix_tag(target, content_hash[:8])  # type: ignore[misc]
+    for n in range(2, 100):
+        yield with_suffix_tag(target, f"{content_hash[:8]}_{n}")  # type: ignore[misc]
+
+
 class NasArchive:
+    parallel_transfers = 1  # one disk: parallel copies only seek
+
     def __init__(self, root: Path, layout: str = "{YYYY}/{MM}/{DD}/{name}") -> None:
         self.root = root
         self.layout = layout
@@ -38,13 +84,7 @@ class NasArchive:
             raise ArchiveError(f"NAS archive {self.root} is not writable: {exc.strerror}") from None
 
     def target_for(self, media: MediaFile, name: str) -> Path:
-        when: datetime | None = media.captured_at or media.created_at
-        fields = {"name": name, "YYYY": "undated", "MM": "", "DD": ""}
-        if when is not None:
-            fields.update(YYYY=f"{when:%Y}", MM=f"{when:%m}", DD=f"{when:%d}")
-        relative = self.layout.format(**fields)
-        parts = [p for p in Path(relative).parts if p not in ("", ".", "..")]
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*layout_parts(self.layout, media, name))
 
     def store(self, working_copy: Path, media: MediaFile, name: str) -> Archived:
         if not media.content_hash:
@@ -71,10 +111,7 @@ class NasArchive:
 
     def _free_target(self, target: Path, media: MediaFile) -> Path:
         """The first candidate that is free or already holds exactly these bytes."""
-        candidates = [target, with_suffix_tag(target, media.content_hash[:8])]  # type: ignore[index]
-        candidates += [with_suffix_tag(target, f"{media.content_hash[:8]}_{n}")  # type: ignore[index]
-                       for n in range(2, 100)]
-        for candidate in candidates:
+        for candidate in collision_names(target, media.content_hash):  # type: ignore[arg-type]
             if not candidate.exists() or self._holds(candidate, media):
                 return candidate
         raise ArchiveError(f"NAS archive: no free name for {target}")

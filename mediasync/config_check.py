@@ -17,14 +17,36 @@ def check_settings(settings: Settings) -> list[str]:
     for name in _WORKING:
         problems += _check_creatable(f"workflow.{name}",
                                      settings.resolve(getattr(settings.workflow, name)))
-    nas = settings.resolve(settings.workflow.nas_archive)
-    if not nas.is_dir():
-        problems.append(f"workflow.nas_archive: {nas} does not exist (is the NAS mounted?)")
-    elif not os.access(nas, os.W_OK):
-        problems.append(f"workflow.nas_archive: {nas} is not writable")
+    if settings.sftp.archive is None:  # else the archive is checked when step 4 connects
+        problems += _check_nas(settings.resolve(settings.workflow.nas_archive))
     problems += _check_source(settings)
+    problems += _check_sftp(settings)
     problems += _check_syncthing(settings)
     problems += _check_ledger(settings)
+    return problems
+
+
+def _check_nas(nas: Path) -> list[str]:
+    if not nas.is_dir():
+        return [f"workflow.nas_archive: {nas} does not exist (is the NAS mounted?)"]
+    if not os.access(nas, os.W_OK):
+        return [f"workflow.nas_archive: {nas} is not writable"]
+    return []
+
+
+def _check_sftp(settings: Settings) -> list[str]:
+    """The files an SFTP connection needs (the connection itself is the step's to try)."""
+    if settings.source.kind == "sftp" and settings.sftp.source is None:
+        return ["sftp.source: required for an sftp source (host, root, ...)"]
+    problems = []
+    for name in ("source", "archive"):
+        endpoint = getattr(settings.sftp, name)
+        if endpoint is None or (name == "source" and settings.source.kind != "sftp"):
+            continue
+        files = [("known_hosts", endpoint.known_hosts), ("key_file", endpoint.key_file)]
+        problems += [f"sftp.{name}.{label}: {settings.resolve(path)} is not a readable file"
+                     for label, path in files
+                     if path is not None and not os.access(settings.resolve(path), os.R_OK)]
     return problems
 
 

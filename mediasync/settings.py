@@ -41,7 +41,7 @@ class WorkflowSettings(BaseModel):
 
 
 class SourceSettings(BaseModel):
-    kind: Literal["folder", "icloud", "bucket"] = "folder"
+    kind: Literal["folder", "icloud", "bucket", "sftp"] = "folder"
     path: Path | None = None  # folder source
     delete: bool = False  # remove source originals in step 7 (under every safety gate)
 
@@ -104,6 +104,36 @@ class ICloudSettings(BaseModel):
     max_backoff_seconds: float = Field(120.0, ge=0)
     timeout_seconds: float = Field(60.0, gt=0)
     endpoints: ICloudEndpoints | None = None
+
+
+class SshEndpoint(BaseModel):
+    """One SSH server reached over SFTP. Host keys are always checked against known_hosts."""
+
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    user: str | None = None  # default: the local user name
+    key_file: Path | None = None  # default: the ssh agent, then ~/.ssh/id_*
+    key_passphrase: SecretStr | None = None
+    known_hosts: Path = Path("~/.ssh/known_hosts")
+    root: str = "."  # remote folder; relative to the login folder unless absolute
+    connect_timeout_seconds: float = Field(15, gt=0)
+    parallel_transfers: int = Field(4, ge=1, le=32)  # files in flight on one connection
+    retries: int = Field(3, ge=0)  # after a dropped connection
+
+
+class SftpSourceSettings(SshEndpoint):
+    include: list[str] = Field(default_factory=lambda: ["*"])  # globs on the relative path
+    exclude: list[str] = Field(default_factory=list)
+
+
+class SftpArchiveSettings(SshEndpoint):
+    # auto: sha256sum on the server when a probe proves it sees the SFTP paths, else read back
+    verify: Literal["auto", "sha256sum", "read"] = "auto"
+
+
+class SftpSettings(BaseModel):
+    source: SftpSourceSettings | None = None  # used when source.kind = "sftp"
+    archive: SftpArchiveSettings | None = None  # when present, step 4 archives over SFTP
 
 
 class CompressionRule(BaseModel):
@@ -192,6 +222,7 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     syncthing: SyncthingSettings = SyncthingSettings()
     icloud: ICloudSettings = ICloudSettings()
+    sftp: SftpSettings = SftpSettings()
     compression: CompressionSettings = CompressionSettings()
     notify: NotifySettings = NotifySettings()
     bucket: BucketSettings = BucketSettings()

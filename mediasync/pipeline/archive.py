@@ -1,8 +1,17 @@
-"""Step 4: a verified copy of every file on the NAS."""
+"""Step 4: a verified copy of every file on the NAS.
+
+Stores run a few files ahead of the bookkeeping, `archive.parallel_transfers` at a time
+(one for a mounted NAS, more over SFTP where each file waits on round trips). Only the
+first file of each content hash is started ahead: its twins are decided once it is done.
+"""
 
 from __future__ import annotations
 
-from mediasync.archive import NasArchive
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from mediasync.archive import Archived, ArchiveTarget, NasArchive
 from mediasync.errors import FileProblem
 from mediasync.files import safe_filename
 from mediasync.model import MediaFile, Stage, StageChange
@@ -17,8 +26,13 @@ def input_stages(ctx: RunContext) -> list[Stage]:
     return [Stage.DOWNLOADED, Stage.PIXEL_VERIFIED]
 
 
-def nas_archive(ctx: RunContext) -> NasArchive:
+def nas_archive(ctx: RunContext) -> ArchiveTarget:
+    """Over SFTP when `[sftp.archive]` is configured, else the mounted folder."""
     workflow = ctx.settings.workflow
+    if ctx.settings.sftp.archive is not None:
+        from mediasync.sftp_archive import SftpArchive
+
+        return SftpArchive(ctx.settings.sftp.archive, ctx.settings, workflow.archive_layout)
     return NasArchive(ctx.settings.resolve(workflow.nas_archive), workflow.archive_layout)
 
 
@@ -35,10 +49,15 @@ def run(ctx: RunContext) -> StepReport:
     if files:
         archive.check()
     stored_now: dict[str, MediaFile] = {}  # by content hash: twins within this run
-    with ChangeWriter(ctx) as changes:
-        for number, media in enumerate(files, 1):
-            changes.add(_archive_one(ctx, archive, media, report, stored_now))
-            ctx.progress(number, len(files), media.filename)
+    pool = ThreadPoolExecutor(archive.parallel_transfers, thread_name_prefix="archive")
+    try:
+        with ChangeWriter(ctx) as changes:
+            planned = _started_ahead(ctx, archive, files, pool)
+            for number, (media, twin, pending) in enumerate(planned, 1):
+                changes.add(_archive_one(ctx, archive, media, report, stored_now, twin, pending))
+                ctx.progress(number, len(files), media.filename)
+    finally:
+        pool.shutdown(cancel_futures=True)
     report.message = (f"{report.done} archived, {report.skipped} duplicates,"
                       f" {report.failed} failed")
     return report.finish()
@@ -50,10 +69,32 @@ def _final_name(ctx: RunContext, media: MediaFile) -> str:
     return safe_filename(media.filename)
 
 
-def _archive_one(ctx: RunContext, archive: NasArchive, media: MediaFile,
-                 report: StepReport, stored_now: dict[str, MediaFile]) -> StageChange:
+Planned = tuple[MediaFile, MediaFile | None, "Future[Archived] | None"]
+
+
+def _started_ahead(ctx: RunContext, archive: ArchiveTarget, files: list[MediaFile],
+                   pool: ThreadPoolExecutor) -> Iterator[Planned]:
+    """Each file with its twin archived by an earlier run, and its store when started."""
+    window: deque[Planned] = deque()
+    first_of: set[str | None] = set()
+    for media in files:
+        twin = _archived_twin(ctx, media)
+        pending = None
+        if twin is None and media.content_hash not in first_of:
+            first_of.add(media.content_hash)
+            pending = pool.submit(archive.store, media.working_path,  # type: ignore[arg-type]
+                                  media, _final_name(ctx, media))
+        window.append((media, twin, pending))
+        if len(window) > 2 * archive.parallel_transfers:
+            yield window.popleft()
+    yield from window
+
+
+def _archive_one(ctx: RunContext, archive: ArchiveTarget, media: MediaFile,
+                 report: StepReport, stored_now: dict[str, MediaFile],
+                 twin: MediaFile | None, pending: Future[Archived] | None) -> StageChange:
     assert media.id is not None and media.content_hash is not None
-    duplicate = stored_now.get(media.content_hash) or _archived_twin(ctx, media)
+    duplicate = stored_now.get(media.content_hash) or twin
     if duplicate is not None:
         report.skipped += 1
         return StageChange(media.id, Stage.NAS_ARCHIVED,
@@ -61,7 +102,8 @@ def _archive_one(ctx: RunContext, archive: NasArchive, media: MediaFile,
                             "nas_hash": duplicate.nas_hash},
                            detail=f"duplicate of {duplicate.label}: not stored twice")
     try:
-        stored = archive.store(media.working_path, media, _final_name(ctx, media))  # type: ignore[arg-type]
+        stored = (pending.result() if pending is not None else
+                  archive.store(media.working_path, media, _final_name(ctx, media)))  # type: ignore[arg-type]
     except FileProblem as exc:
         report.failed += 1
         return failure(media, exc)

@@ -12,6 +12,7 @@ from mediasync.errors import FileProblem, MediaError
 from mediasync.files import atomic_write
 from mediasync.media.types import extension
 from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.pipeline.archive import nas_archive
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.settings import CompressionRule, CompressionSettings
@@ -84,8 +85,8 @@ def _compress_one(ctx: RunContext, media: MediaFile, report: StepReport) -> Stag
 
 
 def _target(ctx: RunContext, media: MediaFile) -> Path:
-    archive_root = ctx.settings.resolve(ctx.settings.workflow.nas_archive)
-    relative = Path(media.nas_path).relative_to(archive_root)  # type: ignore[arg-type]
+    # the archive's own root: a mounted folder, or a folder on an SFTP server
+    relative = Path(media.nas_path).relative_to(nas_archive(ctx).root)  # type: ignore[arg-type]
     return ctx.path("compressed") / relative.with_suffix(".jpg")
 
 

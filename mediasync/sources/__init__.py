@@ -15,6 +15,12 @@ def build_source(settings: Settings) -> Source:
         if settings.source.path is None:
             raise ConfigError("source.path: required for a folder source")
         return FolderSource(settings.resolve(settings.source.path))
+    if kind == "sftp":
+        from mediasync.sources.sftp import SftpSource
+
+        if settings.sftp.source is None:
+            raise ConfigError("sftp.source: required for an sftp source (host, root, ...)")
+        return SftpSource(settings.sftp.source, settings)
     if kind == "icloud":
         from mediasync.sources.icloud import ICloudSource
 

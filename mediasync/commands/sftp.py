@@ -1,0 +1,61 @@
+"""`mediasync sftp check`: try the configured SFTP source and archive now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mediasync.errors import ConfigError, MediasyncError
+from mediasync.settings import Settings, load_settings
+
+app = typer.Typer(help="Check the SFTP source and the SFTP archive.", no_args_is_help=True)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="mediasync.toml to use")]
+
+
+@app.callback()
+def sftp() -> None:
+    """Check the SFTP source and the SFTP archive (see docs/sftp.md)."""
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Connect to each configured SFTP server (host key, user key), count what the source
+    lists and prove the archive writable; change nothing.
+
+    Example: mediasync sftp check --config mediasync.toml
+    """
+    try:
+        settings = load_settings(config)
+        lines = _check_source(settings) + _check_archive(settings)
+        if not lines:
+            raise ConfigError("nothing to check: no sftp source (source.kind = \"sftp\")"
+                              " and no [sftp.archive] in the configuration")
+    except MediasyncError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in lines:
+        typer.echo(line)
+
+
+def _check_source(settings: Settings) -> list[str]:
+    if settings.source.kind != "sftp":
+        return []
+    from mediasync.sources import build_source
+    from mediasync.sources.sftp import SftpSource
+
+    source = build_source(settings)
+    assert isinstance(source, SftpSource)
+    return [f"source {source.name}: {source.count_assets()} files match include/exclude"]
+
+
+def _check_archive(settings: Settings) -> list[str]:
+    if settings.sftp.archive is None:
+        return []
+    from mediasync.sftp_archive import SftpArchive
+
+    archive = SftpArchive(settings.sftp.archive, settings)
+    archive.check()
+    return [f"{archive.where}: writable; written files are verified {archive.verification}"]

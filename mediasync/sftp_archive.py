@@ -1,0 +1,207 @@
+"""The NAS archive reached over SFTP, with the local archive's guarantees.
+
+Each file is written under a hidden temp name, fsynced where the server offers
+fsync@openssh.com, re-read and hashed, and only when that hash is the downloaded bytes'
+hash renamed with the plain SFTP rename, which refuses to replace an existing file (the
+posix-rename extension would replace it: never used here). A name taken by different
+bytes gives a distinct name; a name holding exactly these bytes (a run killed after the
+rename) is adopted. Re-reading means `sha256sum` on the server when a probe has shown
+that commands there see the same paths as SFTP, else reading the bytes back over SFTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import asyncssh
+
+from mediasync.archive import Archived, collision_names, layout_parts
+from mediasync.errors import ArchiveError, FileProblem
+from mediasync.files import PARTIAL_SUFFIX
+from mediasync.model import MediaFile
+from mediasync.settings import Settings, SftpArchiveSettings
+from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
+
+PROBE_NAME = ".mediasync-write-test"
+# One shell per connection hashes one path per line: starting a command per file costs
+# about 0.2 s on a busy server. An unreadable path answers "-".
+HASHER = "sh -c 'while IFS= read -r p; do sha256sum -- \"$p\" 2>/dev/null || echo -; done'"
+
+
+class SftpArchive:
+    def __init__(self, config: SftpArchiveSettings, settings: Settings,
+                 layout: str = "{YYYY}/{MM}/{DD}/{name}") -> None:
+        self.config = config
+        self.layout = layout
+        self.root = PurePosixPath(config.root)
+        self.link = SshLink(config, settings, SshErrors(ArchiveError, ArchiveError))
+        self.parallel_transfers = config.parallel_transfers
+        self.where = f"sftp archive {self.link.label}:{self.root}"
+        self._command_root: PurePosixPath | None = None  # set when sha256sum can be used
+        self._folders: set[PurePosixPath] = set()  # made already: spares a round trip each
+
+    # -- ArchiveTarget ------------------------------------------------------------------
+
+    def check(self) -> None:
+        """A missing root means a missing share: never create it, never write beside it."""
+        self.link.call(self._check)
+
+    @property
+    def verification(self) -> str:
+        """How written bytes are re-read, as decided by `check`."""
+        if self._command_root is not None:
+            return "by sha256sum on the server"
+        return "by reading them back over SFTP"
+
+    def target_for(self, media: MediaFile, name: str) -> PurePosixPath:
+        return self.root.joinpath(*layout_parts(self.layout, media, name))
+
+    def store(self, working_copy: Path, media: MediaFile, name: str) -> Archived:
+        if not media.content_hash:
+            raise FileProblem(f"{media.label}: no content hash recorded", subject=media.source_id)
+        target = self.target_for(media, name)
+        try:
+            with open(working_copy, "rb") as local:
+                placed, already = self.link.call(
+                    lambda sftp: self._place(sftp, local, target, media))
+        except FileNotFoundError:
+            raise FileProblem(f"{media.label}: working copy {working_copy} is missing",
+                              subject=media.source_id) from None
+        return Archived(placed, media.content_hash, already_there=already)
+
+    # -- on the connection --------------------------------------------------------------
+
+    async def _check(self, sftp: asyncssh.SFTPClient) -> None:
+        try:
+            if not await sftp.isdir(str(self.root)):
+                raise ArchiveError(f"{self.where}: the folder does not exist (wrong root,"
+                                   " or the share is not there)")
+            probe = str(self.root / PROBE_NAME)
+            body = os.urandom(64)
+            async with sftp.open(probe, "wb") as handle:
+                await handle.write(body)
+            try:
+                self._command_root = await self._command_view(sftp, probe, body)
+            finally:
+                await sftp.remove(probe)
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: not writable ({exc.reason})") from None
+
+    async def _command_view(self, sftp: asyncssh.SFTPClient, probe: str,
+                            body: bytes) -> PurePosixPath | None:
+        """The root as commands see it, if `sha256sum` there hashes what SFTP wrote."""
+        if self.config.verify == "read":
+            return None
+        absolute = PurePosixPath(await sftp.realpath(str(self.root)))
+        got = await self._sha256sum(absolute / PROBE_NAME)
+        if got == hashlib.sha256(body).hexdigest():
+            return absolute
+        if self.config.verify == "sha256sum":
+            raise ArchiveError(f"{self.where}: verify = sha256sum, but sha256sum on the server"
+                               " does not see the files SFTP writes (chroot?); use auto or read")
+        return None
+
+    async def _sha256sum(self, path: PurePosixPath) -> str | None:
+        answer = await self.link.ask(HASHER, os.fsencode(str(path)))
+        if answer is None:
+            return None
+        # GNU sha256sum marks an escaped name with a leading backslash
+        return answer.split(b" ", 1)[0].lstrip(b"\\").decode("ascii", "replace")
+
+    async def _hash(self, sftp: asyncssh.SFTPClient, path: PurePosixPath) -> str | None:
+        if self._command_root is not None and "\n" not in str(path):
+            digest = await self._sha256sum(self._command_root / path.relative_to(self.root))
+            if digest is not None:
+                return digest
+        try:
+            return await sftp_sha256(sftp, str(path))
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot read back {path} ({exc.reason})") from None
+
+    async def _place(self, sftp: asyncssh.SFTPClient, local: BinaryIO, target: PurePosixPath,
+                     media: MediaFile) -> tuple[PurePosixPath, bool]:
+        """Put the bytes under a free name; (the name, whether they were already there)."""
+        try:
+            if target.parent not in self._folders:
+                await sftp.makedirs(str(target.parent), exist_ok=True)
+                self._folders.add(target.parent)
+            name, holds = await self._free_name(sftp, target, media)
+            if holds:
+                return name, True
+            return await self._upload(sftp, local, target, media)
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot write {target} ({exc.reason})") from None
+
+    async def _free_name(self, sftp: asyncssh.SFTPClient, target: PurePosixPath,
+                         media: MediaFile) -> tuple[PurePosixPath, bool]:
+        """The first candidate that is free (False) or holds exactly these bytes (True)."""
+        for candidate in collision_names(target, media.content_hash):  # type: ignore[arg-type]
+            try:
+                attrs = await sftp.stat(str(candidate))
+            except asyncssh.SFTPNoSuchFile:
+                return candidate, False
+            if (attrs.size == media.size
+                    and await self._hash(sftp, candidate) == media.content_hash):
+                return candidate, True  # ours, from a run that died before recording it
+        raise ArchiveError(f"{self.where}: no free name for {target}")
+
+    async def _upload(self, sftp: asyncssh.SFTPClient, local: BinaryIO, target: PurePosixPath,
+                      media: MediaFile) -> tuple[PurePosixPath, bool]:
+        # the hash in the temp name keeps two files that want one name apart
+        tag = (media.content_hash or "")[:8]
+        temp = str(target.with_name(f".{target.name}.{tag}{PARTIAL_SUFFIX}"))
+        try:
+            await self._send(sftp, local, temp)  # "wb": a retry starts from empty
+            await self._verify(sftp, PurePosixPath(temp), local, media)
+            return await self._rename_free(sftp, temp, target, media)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await sftp.remove(temp)
+            raise
+
+    async def _rename_free(self, sftp: asyncssh.SFTPClient, temp: str, target: PurePosixPath,
+                           media: MediaFile) -> tuple[PurePosixPath, bool]:
+        """Rename to the first free name; a name taken meanwhile by another writer is
+        skipped, never replaced (plain SFTP rename refuses an existing file)."""
+        for _ in range(3):
+            name, holds = await self._free_name(sftp, target, media)
+            if holds:
+                await sftp.remove(temp)
+                return name, True
+            try:
+                await sftp.rename(temp, str(name))
+                return name, False
+            except asyncssh.SFTPError:
+                if not await sftp.exists(str(name)):
+                    raise
+        raise ArchiveError(f"{self.where}: {target} keeps being taken by another writer")
+
+    async def _verify(self, sftp: asyncssh.SFTPClient, temp: PurePosixPath, local: BinaryIO,
+                      media: MediaFile) -> None:
+        """The temp file, re-read on the server, must hash to the downloaded bytes: only
+        then does it get a final name."""
+        if await self._hash(sftp, temp) == media.content_hash:
+            return
+        local.seek(0)
+        if hashlib.file_digest(local, "sha256").hexdigest() != media.content_hash:
+            raise FileProblem(f"{media.label}: working copy no longer matches the downloaded"
+                              " bytes", subject=media.source_id)
+        raise ArchiveError(f"{self.where}: {temp} reads back different bytes than written")
+
+    @staticmethod
+    async def _send(sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> None:
+        local.seek(0)
+        offset = 0
+        async with sftp.open(temp, "wb") as remote:
+            while chunk := local.read(TRANSFER_CHUNK):
+                await remote.write(chunk, offset)
+                offset += len(chunk)
+            with contextlib.suppress(asyncssh.SFTPOpUnsupported):
+                await remote.fsync()
