@@ -13,8 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from mediasync.commands import icloud as icloud_commands
+from mediasync.commands import ledger as ledger_commands
 from mediasync.commands import sftp as sftp_commands
 from mediasync.commands import syncthing as syncthing_commands
+from mediasync.commands import watch as watch_commands
 from mediasync.config_check import check_settings
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
@@ -28,7 +30,10 @@ config_app = typer.Typer(help="Write or check a configuration.", no_args_is_help
 app.add_typer(config_app, name="config")
 app.add_typer(syncthing_commands.app, name="syncthing")
 app.add_typer(icloud_commands.app, name="icloud")
+app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(sftp_commands.app, name="sftp")
+for command in (watch_commands.watch, watch_commands.reconcile, watch_commands.doctor):
+    app.command()(command)
 
 console = Console()
 errors = Console(stderr=True)

@@ -12,6 +12,7 @@
     │   └── MediaError             undecodable, truncated, unsupported
     ├── ArchiveError               the NAS archive cannot be written or verified
     ├── SyncthingError             Syncthing unreachable, key rejected, folder unknown, timeout
+    ├── ScanError                  a folder to watch or reconcile is missing or unreadable
     ├── TableError                 a table reconciled with a bucket refused a read or write
     └── UnsafeDelete               a delete was refused by a safety gate or the circuit breaker
 
@@ -83,6 +84,10 @@ class ArchiveError(MediasyncError):
 
 
 class SyncthingError(MediasyncError):
+    pass
+
+
+class ScanError(MediasyncError):
     pass
 
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from mediasync.errors import ConfigError
+from mediasync.model import Stage
 
 CONFIG_ENV = "MEDIASYNC_CONFIG"
 
@@ -57,7 +58,13 @@ class DeleteGuards(BaseModel):
 
 
 class LedgerSettings(BaseModel):
+    # sqlite:///PATH, postgresql://... or supabase (SUPABASE_URL and
+    # SUPABASE_SERVICE_ROLE_KEY from the environment); see docs/ledger.md
     url: str = "sqlite:///mediasync.db"
+    timeout_seconds: float = Field(10, gt=0)  # connecting to / one request of a server
+    # how long a step's claim on a file lasts if its run dies without releasing it; one
+    # worker alone may set 0 so that any rerun takes the files back at once
+    claim_lease_seconds: float = Field(3600, ge=0)
 
 
 class SyncthingSettings(BaseModel):
@@ -164,6 +171,17 @@ class NotifySettings(BaseModel):
     webhook_url: SecretStr | None = None
 
 
+class WatchSettings(BaseModel):
+    """`mediasync watch`, `reconcile` and `doctor`."""
+
+    roots: list[Path] = Field(default_factory=list)  # watched when no PATH is given
+    debounce_ms: int = Field(500, ge=0)  # quiet time after a file's last event
+    hash_workers: int = Field(4, ge=1)
+    batch_size: int = Field(1000, ge=1)  # records per ledger write
+    stuck_after_hours: float = Field(24, gt=0)  # doctor: longer at one stage is stuck
+    stuck_after_hours_by_stage: dict[Stage, float] = Field(default_factory=dict)
+
+
 class RetentionRule(BaseModel):
     """Objects with one of these extensions keep for `retention_days` instead of the bucket's
     default; None keeps them for ever (e.g. keep JPGs). The first matching rule wins."""
@@ -225,6 +243,7 @@ class Settings(BaseSettings):
     sftp: SftpSettings = SftpSettings()
     compression: CompressionSettings = CompressionSettings()
     notify: NotifySettings = NotifySettings()
+    watch: WatchSettings = WatchSettings()
     bucket: BucketSettings = BucketSettings()
 
     @field_validator("config_path")

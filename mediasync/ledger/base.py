@@ -4,6 +4,10 @@ Backends (SQLite, Postgres, Supabase REST) share one schema and these semantics:
 - `media_files` keyed by (source, source_id); a recorded file is never imported again.
 - every stage change appends a row to `stage_events` in the same transaction.
 - writes are batched: one call, one transaction, whatever the number of rows.
+- `claim` hands each file to one worker at a time: a claim lasts until the file's next
+  stage change, `release`, the end of the worker's session (process or connection), or
+  the end of its lease.
+  Steps use `mediasync.ledger.claims`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from mediasync.model import MediaFile, Stage, StageChange, StageEvent, SyncOperation
+
+TABLES = ("media_files", "stage_events", "source_deletions", "sync_operations",
+          "file_records")
+DEFAULT_LEASE_SECONDS = 3600.0
 
 
 @dataclass
@@ -52,6 +60,14 @@ class Ledger(Protocol):
 
     def close(self) -> None: ...
 
+    def schema_version(self) -> str | None:
+        """The latest migration recorded in `schema_migrations`, None before any."""
+        ...
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table of TABLES."""
+        ...
+
     # media_files --------------------------------------------------------------------
     def known_source_ids(self, source: str) -> set[str]: ...
 
@@ -75,7 +91,19 @@ class Ledger(Protocol):
 
     def apply(self, changes: Sequence[StageChange], run_id: str | None) -> None:
         """Move files to stages and update columns, all in one transaction; refuses the
-        whole batch (IllegalTransition) if any move is not allowed."""
+        whole batch (IllegalTransition) if any move is not allowed. A stage change ends
+        the file's claim."""
+        ...
+
+    def claim(self, stages: Iterable[Stage], limit: int, owner: str,
+              lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[MediaFile]:
+        """Take up to `limit` files at these stages, oldest first, that nobody holds (a
+        claim older than `lease_seconds` has lapsed). Two workers never get the same
+        file; files an owner holds already are not handed to it again."""
+        ...
+
+    def release(self, owner: str) -> int:
+        """Drop the claims `owner` still holds; returns how many."""
         ...
 
     def update(self, file_id: int, run_id: str | None = None, **columns: Any) -> None:
@@ -88,6 +116,8 @@ class Ledger(Protocol):
 
     def record_deletions(self, proofs: Sequence[DeletionProof]) -> None: ...
 
+    def deletions(self, file_id: int) -> list[DeletionProof]: ...
+
     # sync_operations ----------------------------------------------------------------
     def start_operation(self, op: SyncOperation) -> int: ...
 
@@ -99,10 +129,20 @@ class Ledger(Protocol):
     # file_records (watch / reconcile) ------------------------------------------------
     def file_records(self, root: str) -> dict[str, FileRecord]: ...
 
+    def file_signatures(self, root: str) -> dict[str, tuple[int, int]]:
+        """rel_path -> (size, mtime_ns) for every record of `root`: what a scan compares
+        against, without building one object per file."""
+        ...
+
+    def touch_file_records(self, root: str, rel_paths: Sequence[str], generation: int) -> None:
+        """Mark unchanged records of `root` as seen in scan `generation`."""
+        ...
+
     def upsert_file_records(self, records: Sequence[FileRecord]) -> None: ...
 
     def delete_file_records(self, root: str, rel_paths: Sequence[str]) -> None: ...
 
     def delete_stale_file_records(self, root: str, generation: int) -> int:
-        """Drop the records of `root` not seen in scan `generation`; returns how many."""
+        """Drop the records of `root` last seen before scan `generation` (a record the
+        watcher wrote during the pass stays); returns how many."""
         ...

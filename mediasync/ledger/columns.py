@@ -7,7 +7,8 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from mediasync.model import MediaFile, MediaType, Stage, SyncOperation
+from mediasync.ledger.base import DeletionProof, FileRecord
+from mediasync.model import MediaFile, MediaType, Stage, StageEvent, SyncOperation
 
 MEDIA_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MediaFile))
 JSON_COLUMNS = frozenset({"compression_metadata", "media_metadata", "source_meta"})
@@ -72,3 +73,33 @@ def decode_row(row: dict[str, Any]) -> MediaFile:
     values["source_meta"] = values["source_meta"] or {}
     values["attempts"] = values["attempts"] or 0
     return MediaFile(**values)
+
+
+def decode_event(row: dict[str, Any]) -> StageEvent:
+    return StageEvent(file_id=row["file_id"],
+                      from_stage=Stage(row["from_stage"]) if row["from_stage"] else None,
+                      to_stage=Stage(row["to_stage"]), run_id=row["run_id"],
+                      at=from_text_time(row["at"]), detail=row["detail"])  # type: ignore[arg-type]
+
+
+def decode_deletion(row: dict[str, Any]) -> DeletionProof:
+    return DeletionProof(file_id=row["file_id"], source_id=row["source_id"],
+                         nas_path=row["nas_path"], nas_hash=row["nas_hash"],
+                         pixel_version=row["pixel_version"], run_id=row["run_id"],
+                         deleted_at=from_text_time(row["deleted_at"]))  # type: ignore[arg-type]
+
+
+def decode_operation(row: dict[str, Any]) -> SyncOperation:
+    values = {c: row[c] for c in OPERATION_COLUMNS}
+    values["started_at"] = from_text_time(values["started_at"])
+    values["finished_at"] = from_text_time(values["finished_at"])
+    if isinstance(values["detail"], str):
+        values["detail"] = json.loads(values["detail"])
+    return SyncOperation(**values)
+
+
+def decode_file_record(row: dict[str, Any]) -> FileRecord:
+    return FileRecord(root=row["root"], rel_path=row["rel_path"], size=row["size"],
+                      mtime_ns=row["mtime_ns"], content_hash=row["content_hash"],
+                      scan_generation=row["scan_generation"],
+                      updated_at=from_text_time(row["updated_at"]))

@@ -7,34 +7,23 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mediasync.errors import LedgerError
-from mediasync.ledger.base import DeletionProof, FileRecord
-from mediasync.ledger.columns import (
-    MEDIA_COLUMNS,
-    check_columns,
-    decode_row,
-    encode_text,
-    from_text_time,
-    to_text_time,
-    utcnow,
-)
-from mediasync.model import (
-    MediaFile,
-    Stage,
-    StageChange,
-    StageEvent,
-    SyncOperation,
-    check_move,
-)
+from mediasync.ledger.base import DEFAULT_LEASE_SECONDS
+from mediasync.ledger.changes import CLAIM_COLUMNS, EVENT_COLUMNS, plan_changes, prepare_new
+from mediasync.ledger.columns import MEDIA_COLUMNS, decode_row, encode_text, to_text_time, utcnow
+from mediasync.ledger.sessions import process_alive, process_session
+from mediasync.ledger.sql import Batch, Rows, SqlLedger, marks
+from mediasync.model import MediaFile, Stage, StageChange
 
 _INSERT_COLUMNS = tuple(c for c in MEDIA_COLUMNS if c != "id")
 
 
-class SqliteLedger:
+class SqliteLedger(SqlLedger):
     backend = "sqlite"
 
     def __init__(self, path: Path | None, read_only: bool = False) -> None:
@@ -42,12 +31,13 @@ class SqliteLedger:
         any write (dry runs); a missing file then reads as an empty ledger."""
         self.path = path
         self.read_only = read_only
+        self._session = process_session()
         self._lock = threading.RLock()
         try:
             self._db = self._connect(path, read_only)
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open ledger {path}: {exc}") from None
-        if self._db_is_fresh():
+        if self._db_is_fresh() or not read_only:
             self._create_schema()
 
     @staticmethod
@@ -76,6 +66,12 @@ class SqliteLedger:
         return row[0] == 0
 
     def _create_schema(self) -> None:
+        """Create what is missing, the columns added since a ledger was made included."""
+        if not self._db_is_fresh():
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(media_files)")}
+            for column in CLAIM_COLUMNS:
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE media_files ADD COLUMN {column} TEXT")
         script = resources.files("mediasync.ledger").joinpath("sqlite_schema.sql").read_text()
         self._db.executescript(script)
 
@@ -87,46 +83,62 @@ class SqliteLedger:
         with self._lock:
             self._db.close()
 
+    def schema_version(self) -> str | None:
+        if not self._query("SELECT name FROM sqlite_master WHERE name = 'schema_migrations'"):
+            return None  # a ledger made by the first schema, opened read-only
+        return self._query("SELECT max(version) AS v FROM schema_migrations")[0]["v"]
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """`immediate` takes the write lock before the first read, so that what is read
+        cannot change before it is written (claims)."""
         with self._lock:
             try:
                 with self._db:
+                    if immediate:
+                        self._db.execute("BEGIN IMMEDIATE")
                     yield self._db
             except sqlite3.Error as exc:
                 raise LedgerError(f"ledger {self.path or ':memory:'}: {exc}") from None
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    # how statements run (see SqlLedger) --------------------------------------------------
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         with self._lock:
             try:
-                return self._db.execute(sql, params).fetchall()
+                return [dict(r) for r in self._db.execute(sql, params).fetchall()]
             except sqlite3.Error as exc:
                 raise LedgerError(f"ledger {self.path or ':memory:'}: {exc}") from None
 
-    # media_files ------------------------------------------------------------------------
-    def known_source_ids(self, source: str) -> set[str]:
-        rows = self._query("SELECT source_id FROM media_files WHERE source = ?", (source,))
-        return {row[0] for row in rows}
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, Rows]:
+        with self._transaction() as db:
+            cursor = db.execute(sql, params)
+            rows = [dict(r) for r in cursor.fetchall()]
+            return cursor.rowcount, rows
 
-    def get(self, file_id: int) -> MediaFile | None:
-        rows = self._query("SELECT * FROM media_files WHERE id = ?", (file_id,))
-        return decode_row(dict(rows[0])) if rows else None
+    def _execute_many(self, batches: Sequence[Batch]) -> None:
+        with self._transaction() as db:
+            for sql, rows in batches:
+                db.executemany(sql, rows)
 
-    def find(self, source: str, source_id: str) -> MediaFile | None:
-        rows = self._query("SELECT * FROM media_files WHERE source = ? AND source_id = ?",
-                           (source, source_id))
-        return decode_row(dict(rows[0])) if rows else None
+    def _encode(self, column: str, value: Any) -> Any:
+        return encode_text(column, value)
 
+    def _time(self, value: datetime | None) -> Any:
+        return to_text_time(value)
+
+    def _json(self, value: Any) -> Any:
+        return json.dumps(value, default=str)
+
+    # what SQLite does its own way ----------------------------------------------------------
     def add_files(self, files: Sequence[MediaFile], run_id: str | None) -> list[MediaFile]:
         now = utcnow()
-        placeholders = ", ".join("?" for _ in _INSERT_COLUMNS)
-        sql = (f"INSERT INTO media_files ({', '.join(_INSERT_COLUMNS)}) VALUES ({placeholders})"
+        sql = (f"INSERT INTO media_files ({', '.join(_INSERT_COLUMNS)})"
+               f" VALUES ({marks(len(_INSERT_COLUMNS))})"
                " ON CONFLICT (source, source_id) DO NOTHING RETURNING id")
         added: list[MediaFile] = []
+        prepare_new(files, now)
         with self._transaction() as db:
             for media in files:
-                check_move(None, media.workflow_stage, media.label)
-                media.created_at = media.updated_at = now
                 values = [encode_text(c, getattr(media, c)) for c in _INSERT_COLUMNS]
                 row = db.execute(sql, values).fetchone()
                 if row is None:
@@ -134,58 +146,47 @@ class SqliteLedger:
                 media.id = row[0]
                 added.append(media)
             db.executemany(
-                "INSERT INTO stage_events (file_id, from_stage, to_stage, run_id, at, detail)"
-                " VALUES (?, NULL, ?, ?, ?, ?)",
-                [(m.id, m.workflow_stage.value, run_id, to_text_time(now), m.error)
+                f"INSERT INTO stage_events ({', '.join(EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+                [(m.id, None, m.workflow_stage.value, run_id, to_text_time(now), m.error)
                  for m in added],
             )
         return added
-
-    def files_at(self, stages: Iterable[Stage], limit: int | None = None,
-                 source: str | None = None) -> list[MediaFile]:
-        stage_values = [Stage(s).value for s in stages]
-        sql = (f"SELECT * FROM media_files WHERE workflow_stage IN "
-               f"({', '.join('?' for _ in stage_values)})")
-        params: list[Any] = list(stage_values)
-        if source is not None:
-            sql += " AND source = ?"
-            params.append(source)
-        sql += " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [decode_row(dict(r)) for r in self._query(sql, params)]
-
-    def files_where(self, **equals: Any) -> list[MediaFile]:
-        check_columns(equals)
-        clauses = " AND ".join(
-            f"{c} IS NULL" if v is None else f"{c} = ?" for c, v in equals.items())
-        params = [encode_text(c, v) for c, v in equals.items() if v is not None]
-        sql = "SELECT * FROM media_files" + (f" WHERE {clauses}" if clauses else "")
-        return [decode_row(dict(r)) for r in self._query(sql + " ORDER BY id", params)]
 
     def apply(self, changes: Sequence[StageChange], run_id: str | None) -> None:
         if not changes:
             return
         now = to_text_time(utcnow())
         with self._transaction() as db:
-            current = self._stages_of(db, [c.file_id for c in changes])
-            for change in changes:
-                if change.file_id not in current:
-                    raise LedgerError(f"ledger has no file with id {change.file_id}")
-                before = current[change.file_id]
-                check_move(before, change.to_stage, f"file {change.file_id}")
-                columns = {**change.updates, "workflow_stage": change.to_stage.value}
-                if change.to_stage == Stage.FAILED and before != Stage.FAILED:
-                    columns.setdefault("failed_stage", before.value)
-                self._update_row(db, change.file_id, columns, now)
-                db.execute(
-                    "INSERT INTO stage_events (file_id, from_stage, to_stage, run_id, at, detail)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (change.file_id, before.value, change.to_stage.value, run_id, now,
-                     change.detail),
-                )
-                current[change.file_id] = change.to_stage
+            planned = plan_changes(changes, self._stages_of(db, [c.file_id for c in changes]))
+            for plan in planned:
+                self._update_row(db, plan.file_id,
+                                 {**plan.columns, **dict.fromkeys(CLAIM_COLUMNS)}, now)
+            db.executemany(
+                f"INSERT INTO stage_events ({', '.join(EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+                [plan.event(run_id, now) for plan in planned])
+
+    def claim(self, stages: Iterable[Stage], limit: int, owner: str,
+              lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[MediaFile]:
+        stage_values = [Stage(s).value for s in stages]
+        now = utcnow()
+        lapsed = to_text_time(now - timedelta(seconds=lease_seconds))
+        with self._transaction(immediate=True) as db:
+            gone = self._gone_sessions(db)
+            rows = db.execute(
+                f"UPDATE media_files SET claimed_by = ?, claimed_at = ?, claimed_session = ?"
+                f" WHERE id IN (SELECT id FROM media_files WHERE workflow_stage IN"
+                f" ({marks(len(stage_values))}) AND (claimed_by IS NULL OR claimed_at < ?"
+                f" OR claimed_session IN ({marks(len(gone))})) ORDER BY id LIMIT ?) RETURNING *",
+                [owner, to_text_time(now), self._session, *stage_values, lapsed, *gone,
+                 limit]).fetchall()
+        return sorted((decode_row(dict(r)) for r in rows), key=lambda m: m.id or 0)
+
+    @staticmethod
+    def _gone_sessions(db: sqlite3.Connection) -> list[str]:
+        """Holders of claims whose process has ended (killed, crashed)."""
+        rows = db.execute("SELECT DISTINCT claimed_session FROM media_files"
+                          " WHERE claimed_session IS NOT NULL").fetchall()
+        return [row[0] for row in rows if not process_alive(row[0])]
 
     @staticmethod
     def _stages_of(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Stage]:
@@ -193,133 +194,36 @@ class SqliteLedger:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             rows = db.execute(
-                f"SELECT id, workflow_stage FROM media_files WHERE id IN "
-                f"({', '.join('?' for _ in chunk)})", chunk).fetchall()
+                f"SELECT id, workflow_stage FROM media_files WHERE id IN ({marks(len(chunk))})",
+                chunk).fetchall()
             stages.update({row[0]: Stage(row[1]) for row in rows})
         return stages
 
     @staticmethod
     def _update_row(db: sqlite3.Connection, file_id: int, columns: dict[str, Any],
                     now: str | None) -> None:
-        check_columns(columns)
         columns = {**columns, "updated_at": now}
         assignments = ", ".join(f"{c} = ?" for c in columns)
         values = [encode_text(c, v) if c != "updated_at" else v for c, v in columns.items()]
         db.execute(f"UPDATE media_files SET {assignments} WHERE id = ?", [*values, file_id])
 
-    def update(self, file_id: int, run_id: str | None = None, **columns: Any) -> None:
-        if "workflow_stage" in columns:
-            raise LedgerError("stage changes go through apply()")
-        with self._transaction() as db:
-            self._update_row(db, file_id, columns, to_text_time(utcnow()))
+    # file_records: SQLite forms of the scan's two hot statements -------------------------
+    def file_signatures(self, root: str) -> dict[str, tuple[int, int]]:
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "SELECT rel_path, size, mtime_ns FROM file_records WHERE root = ?", (root,))
+                cursor.row_factory = None  # plain tuples: a third of the memory of Rows
+                return {rel: (size, mtime) for rel, size, mtime in cursor}
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger {self.path or ':memory:'}: {exc}") from None
 
-    def counts_by_stage(self) -> dict[str, int]:
-        rows = self._query("SELECT workflow_stage, count(*) FROM media_files GROUP BY 1")
-        return {row[0]: row[1] for row in rows}
-
-    def events(self, file_id: int) -> list[StageEvent]:
-        rows = self._query("SELECT * FROM stage_events WHERE file_id = ? ORDER BY id",
-                           (file_id,))
-        return [StageEvent(file_id=r["file_id"],
-                           from_stage=Stage(r["from_stage"]) if r["from_stage"] else None,
-                           to_stage=Stage(r["to_stage"]), run_id=r["run_id"],
-                           at=from_text_time(r["at"]), detail=r["detail"])  # type: ignore[arg-type]
-                for r in rows]
-
-    def record_deletions(self, proofs: Sequence[DeletionProof]) -> None:
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO source_deletions (file_id, source_id, nas_path, nas_hash,"
-                " pixel_version, run_id, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(p.file_id, p.source_id, p.nas_path, p.nas_hash, p.pixel_version, p.run_id,
-                  to_text_time(p.deleted_at)) for p in proofs],
-            )
-            db.executemany(
-                "UPDATE media_files SET source_deleted_at = ?, updated_at = ? WHERE id = ?",
-                [(to_text_time(p.deleted_at), to_text_time(utcnow()), p.file_id)
-                 for p in proofs],
-            )
-
-    def deletions(self, file_id: int) -> list[DeletionProof]:
-        rows = self._query("SELECT * FROM source_deletions WHERE file_id = ? ORDER BY id",
-                           (file_id,))
-        return [DeletionProof(file_id=r["file_id"], source_id=r["source_id"],
-                              nas_path=r["nas_path"], nas_hash=r["nas_hash"],
-                              pixel_version=r["pixel_version"], run_id=r["run_id"],
-                              deleted_at=from_text_time(r["deleted_at"]))  # type: ignore[arg-type]
-                for r in rows]
-
-    # sync_operations -----------------------------------------------------------------------
-    def start_operation(self, op: SyncOperation) -> int:
-        op.started_at = op.started_at or utcnow()
-        with self._transaction() as db:
-            row = db.execute(
-                "INSERT INTO sync_operations (operation_type, status, run_id, started_at)"
-                " VALUES (?, ?, ?, ?) RETURNING id",
-                (op.operation_type, op.status, op.run_id, to_text_time(op.started_at)),
-            ).fetchone()
-        op.id = row[0]
-        return op.id
-
-    def finish_operation(self, op: SyncOperation) -> None:
-        if op.id is None:
-            raise LedgerError("finish_operation needs an operation from start_operation")
-        op.finished_at = op.finished_at or utcnow()
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE sync_operations SET status = ?, finished_at = ?, files_scanned = ?,"
-                " files_added = ?, files_updated = ?, files_removed = ?, files_failed = ?,"
-                " error = ?, detail = ? WHERE id = ?",
-                (op.status, to_text_time(op.finished_at), op.files_scanned, op.files_added,
-                 op.files_updated, op.files_removed, op.files_failed, op.error,
-                 json.dumps(op.detail, default=str) if op.detail is not None else None, op.id),
-            )
-
-    def recent_operations(self, limit: int = 10,
-                          operation_type: str | None = None) -> list[SyncOperation]:
-        sql, params = "SELECT * FROM sync_operations", []
-        if operation_type:
-            sql += " WHERE operation_type = ?"
-            params.append(operation_type)
-        rows = self._query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
-        return [_decode_operation(dict(r)) for r in rows]
-
-    # file_records ------------------------------------------------------------------------
-    def file_records(self, root: str) -> dict[str, FileRecord]:
-        rows = self._query("SELECT * FROM file_records WHERE root = ?", (root,))
-        return {r["rel_path"]: FileRecord(
-            root=r["root"], rel_path=r["rel_path"], size=r["size"], mtime_ns=r["mtime_ns"],
-            content_hash=r["content_hash"], scan_generation=r["scan_generation"],
-            updated_at=from_text_time(r["updated_at"])) for r in rows}
-
-    def upsert_file_records(self, records: Sequence[FileRecord]) -> None:
-        now = to_text_time(utcnow())
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO file_records (root, rel_path, size, mtime_ns, content_hash,"
-                " scan_generation, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (root, rel_path) DO UPDATE SET size = excluded.size,"
-                " mtime_ns = excluded.mtime_ns, content_hash = excluded.content_hash,"
-                " scan_generation = excluded.scan_generation, updated_at = excluded.updated_at",
-                [(r.root, r.rel_path, r.size, r.mtime_ns, r.content_hash, r.scan_generation,
-                  now) for r in records],
-            )
-
-    def delete_file_records(self, root: str, rel_paths: Sequence[str]) -> None:
-        with self._transaction() as db:
-            db.executemany("DELETE FROM file_records WHERE root = ? AND rel_path = ?",
-                           [(root, p) for p in rel_paths])
-
-    def delete_stale_file_records(self, root: str, generation: int) -> int:
-        with self._transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM file_records WHERE root = ? AND scan_generation <> ?",
-                (root, generation))
-            return cursor.rowcount
-
-
-def _decode_operation(row: dict[str, Any]) -> SyncOperation:
-    row["started_at"] = from_text_time(row["started_at"])
-    row["finished_at"] = from_text_time(row["finished_at"])
-    row["detail"] = json.loads(row["detail"]) if row["detail"] else None
-    return SyncOperation(**row)
+    def touch_file_records(self, root: str, rel_paths: Sequence[str], generation: int) -> None:
+        if not rel_paths:
+            return
+        # one statement per batch (the paths as one JSON array): a third faster than
+        # executemany
+        self._execute(
+            "UPDATE file_records SET scan_generation = ? WHERE root = ? AND rel_path IN"
+            " (SELECT value FROM json_each(?))",
+            (generation, root, json.dumps(list(rel_paths))))

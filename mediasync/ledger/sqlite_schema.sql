@@ -1,4 +1,11 @@
--- The SQLite form of the ledger; supabase/migrations holds the Postgres form.
+-- The SQLite form of the ledger; supabase/migrations holds the Postgres form. The
+-- version recorded at the end is that of the latest migration this file matches.
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS media_files (
     id INTEGER PRIMARY KEY,
     source TEXT NOT NULL,
@@ -28,6 +35,9 @@ CREATE TABLE IF NOT EXISTS media_files (
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     source_deleted_at TEXT,
+    claimed_by TEXT,
+    claimed_at TEXT,
+    claimed_session TEXT,  -- who holds the claim: it dies with them
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (source, source_id)
@@ -35,6 +45,8 @@ CREATE TABLE IF NOT EXISTS media_files (
 CREATE INDEX IF NOT EXISTS media_files_stage ON media_files (workflow_stage, id);
 CREATE INDEX IF NOT EXISTS media_files_group ON media_files (group_id);
 CREATE INDEX IF NOT EXISTS media_files_hash ON media_files (content_hash);
+CREATE INDEX IF NOT EXISTS media_files_claims ON media_files (claimed_session)
+    WHERE claimed_session IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS stage_events (
     id INTEGER PRIMARY KEY,
@@ -85,3 +97,7 @@ CREATE TABLE IF NOT EXISTS file_records (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (root, rel_path)
 );
+CREATE INDEX IF NOT EXISTS file_records_generation ON file_records (root, scan_generation);
+
+INSERT OR IGNORE INTO schema_migrations (version, name, applied_at)
+    VALUES ('20261121170000', 'initial', strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'));

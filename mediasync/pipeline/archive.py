@@ -14,9 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from mediasync.archive import Archived, ArchiveTarget, NasArchive
 from mediasync.errors import FileProblem
 from mediasync.files import safe_filename
+from mediasync.ledger.claims import claim_batches, holding
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.naming import prefixed_name
-from mediasync.pipeline.common import ChangeWriter, failure, plan_row, take
+from mediasync.pipeline.common import BATCH_FILES, ChangeWriter, failure, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
 
 
@@ -38,29 +39,41 @@ def nas_archive(ctx: RunContext) -> ArchiveTarget:
 
 def run(ctx: RunContext) -> StepReport:
     report = StepReport(4, "NAS archive")
-    files = take(ctx, input_stages(ctx))
     archive = nas_archive(ctx)
     if ctx.dry_run:
+        files = take(ctx, input_stages(ctx))
         report.planned = [plan_row(m, f"copy to {archive.target_for(m, _final_name(ctx, m))}")
                           for m in files]
         report.done = len(files)
         report.message = f"would archive {len(files)} files"
         return report.finish()
-    if files:
-        archive.check()
     stored_now: dict[str, MediaFile] = {}  # by content hash: twins within this run
+    total, number = _waiting(ctx), 0
     pool = ThreadPoolExecutor(archive.parallel_transfers, thread_name_prefix="archive")
     try:
-        with ChangeWriter(ctx) as changes:
-            planned = _started_ahead(ctx, archive, files, pool)
-            for number, (media, twin, pending) in enumerate(planned, 1):
-                changes.add(_archive_one(ctx, archive, media, report, stored_now, twin, pending))
-                ctx.progress(number, len(files), media.filename)
+        # claimed batches: workers running this step at once never archive the same file
+        with holding(ctx.ledger, ctx.run_id), ChangeWriter(ctx) as changes:
+            for files in claim_batches(ctx.ledger, input_stages(ctx), ctx.run_id, BATCH_FILES,
+                                       ctx.limit, ctx.settings.ledger.claim_lease_seconds):
+                if number == 0:
+                    archive.check()
+                for media, twin, pending in _started_ahead(ctx, archive, files, pool):
+                    changes.add(_archive_one(ctx, archive, media, report, stored_now, twin,
+                                             pending))
+                    number += 1
+                    ctx.progress(number, max(total, number), media.filename)
+                changes.flush()  # the batch's moves end its claims
     finally:
         pool.shutdown(cancel_futures=True)
     report.message = (f"{report.done} archived, {report.skipped} duplicates,"
                       f" {report.failed} failed")
     return report.finish()
+
+
+def _waiting(ctx: RunContext) -> int:
+    counts = ctx.ledger.counts_by_stage()
+    waiting = sum(counts.get(stage.value, 0) for stage in input_stages(ctx))
+    return waiting if ctx.limit is None else min(waiting, ctx.limit)
 
 
 def _final_name(ctx: RunContext, media: MediaFile) -> str:

@@ -1,0 +1,308 @@
+"""Where things stand between the source, the working folders, the NAS archive and the
+ledger.
+
+The doctor reads; it changes nothing unless asked to apply one of its fixes (`fix()`).
+Each finding says what differs, where, over which dates, whether it matters, and the
+command that fixes it. A missing copy matters or not by what it was for: a completed
+file's working copy is removed on purpose, an archive copy never is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mediasync.files import sha256_file
+from mediasync.ledger.base import Ledger
+from mediasync.model import PIPELINE_ORDER, MediaFile, SourceAsset, Stage
+from mediasync.settings import Settings
+from mediasync.sources.base import Source
+from mediasync.walk import walk_files
+
+# working folders (settings.workflow.*) the doctor counts; icloud_delete holds manifests
+PLACES = ("incoming", "pixel_sync", "processing", "nas_archive", "compressed",
+          "icloud_delete")
+MEDIA_PLACES = PLACES[:-1]
+MAX_EXAMPLES = 10
+_RANK = {stage: i for i, stage in enumerate(PIPELINE_ORDER)}
+_RESTING = (Stage.COMPLETED, Stage.FAILED, Stage.SKIPPED)  # never stuck
+
+
+@dataclass
+class Finding:
+    code: str
+    place: str
+    needs_action: bool
+    summary: str
+    fix: str
+    count: int = 0
+    first: str | None = None  # date range of the files concerned
+    last: str | None = None
+    examples: list[str] = field(default_factory=list)
+    file_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DoctorReport:
+    places: dict[str, int | None]  # files on disk; None when the folder does not exist
+    stages: dict[str, int]
+    findings: list[Finding]
+    checked_at: datetime
+
+    @property
+    def needs_action(self) -> bool:
+        return any(f.needs_action for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked_at": self.checked_at.isoformat(), "needs_action": self.needs_action,
+                "places": self.places, "stages": self.stages,
+                "findings": [asdict(f) for f in self.findings]}
+
+
+def diagnose(settings: Settings, ledger: Ledger, source: Source | None = None,
+             now: datetime | None = None) -> DoctorReport:
+    """The report; with `source`, its listing is compared with the ledger too."""
+    return _Doctor(settings, ledger, now or datetime.now(UTC)).report(source)
+
+
+class _Doctor:
+    def __init__(self, settings: Settings, ledger: Ledger, now: datetime) -> None:
+        self.settings, self.ledger, self.now = settings, ledger, now
+        self.files = ledger.files_where()
+        self.remote_archive = settings.sftp.archive is not None  # not a folder here
+        places = [p for p in PLACES if not (p == "nas_archive" and self.remote_archive)]
+        self.folders = {p: settings.resolve(getattr(settings.workflow, p)) for p in places}
+        self.on_disk = {p: _files_under(folder) for p, folder in self.folders.items()}
+
+    def report(self, source: Source | None) -> DoctorReport:
+        findings = [*self._archive(), *self._copies(), *self._stuck(), *self._failed(),
+                    *self._unrecorded()]
+        places = {p: None if files is None else len(files) for p, files in self.on_disk.items()}
+        if source is not None:
+            listed = list(source.list_assets())
+            places = {"source": len(listed), **places}
+            findings += self._source(source.name, listed)
+        return DoctorReport(places=places, stages=self.ledger.counts_by_stage(),
+                            findings=[f for f in findings if f.count], checked_at=self.now)
+
+    def _path(self, recorded: str | None) -> Path | None:
+        return self.settings.resolve(Path(recorded)) if recorded else None
+
+    def _gone(self, recorded: str | None) -> bool:
+        path = self._path(recorded)
+        return path is not None and not path.exists()
+
+    # recorded but missing on disk ---------------------------------------------------------
+    def _archive(self) -> list[Finding]:
+        archived = [m for m in self.files if m.nas_path]
+        if self.remote_archive:
+            return [_finding("archive_not_checked", "nas_archive", False,
+                             "the archive is on an SFTP server: its copies are not checked here",
+                             "mediasync sftp check", archived, [])]
+        folder = self.folders["nas_archive"]
+        if archived and self.on_disk["nas_archive"] is None:
+            return [_finding(
+                "archive_unreachable", "nas_archive", True,
+                f"the archive folder {folder} does not exist: is the NAS mounted?",
+                f"mount the NAS at {folder} (or correct workflow.nas_archive), then "
+                "`mediasync doctor`", archived, [str(folder)])]
+        missing = [m for m in archived if self._gone(m.nas_path)]
+        restorable = [m for m in missing if self._local_copy(m)]
+        lost = [m for m in missing if m not in restorable]
+        return [
+            _finding("archive_missing", "nas_archive", True,
+                     "archive copies deleted, but a verified working or Pixel copy remains",
+                     "mediasync doctor --fix archive_missing", restorable,
+                     [m.nas_path or "" for m in restorable]),
+            _finding("archive_lost", "nas_archive", True,
+                     "archive copies deleted and no verified copy remains here",
+                     "restore these paths from a backup, the phone or the source's recently"
+                     " deleted items, then `mediasync doctor`", lost,
+                     [m.nas_path or "" for m in lost]),
+        ]
+
+    def _local_copy(self, media: MediaFile) -> Path | None:
+        return intact_copy(media, [self._path(media.local_path), self._path(media.pixel_path)])
+
+    def _copies(self) -> list[Finding]:
+        """Working, Pixel and compressed copies that are gone: a problem or expected."""
+        findings = []
+        for copy in _COPIES:
+            missing = [m for m in self.files if m.workflow_stage not in _GIVEN_UP
+                       and self._gone(getattr(m, copy.column))]
+            for needs_action, code, summary, fix in filter(None, (copy.matters, copy.expected)):
+                files = [m for m in missing if copy.matters_for(m) == needs_action]
+                findings.append(_finding(code, copy.place, needs_action, summary, fix, files,
+                                         [getattr(m, copy.column) for m in files]))
+        return findings
+
+    # stuck and failed ----------------------------------------------------------------------
+    def _stuck(self) -> list[Finding]:
+        by_stage: dict[Stage, list[MediaFile]] = {}
+        for media in self.files:
+            if self._is_stuck(media):
+                by_stage.setdefault(media.workflow_stage, []).append(media)
+        return [_finding("stuck", stage.value, True,
+                         f"files at {stage.value} for more than {self._limit(stage):g} h",
+                         _STUCK_FIX.get(stage, "mediasync run"), files,
+                         [m.label for m in files], dates=[m.updated_at for m in files])
+                for stage, files in sorted(by_stage.items(), key=lambda i: _RANK[i[0]])]
+
+    def _limit(self, stage: Stage) -> float:
+        watch = self.settings.watch
+        return watch.stuck_after_hours_by_stage.get(stage, watch.stuck_after_hours)
+
+    def _is_stuck(self, media: MediaFile) -> bool:
+        stage = media.workflow_stage
+        if stage in _RESTING or media.updated_at is None:
+            return False
+        since = media.updated_at
+        if stage == Stage.ICLOUD_DELETE_READY and media.captured_at is not None:
+            # recent files wait on purpose: the keep-recent guard holds them back
+            kept_until = media.captured_at + timedelta(days=self.settings.guards.keep_recent_days)
+            since = max(since, kept_until)
+        return self.now - since > timedelta(hours=self._limit(stage))
+
+    def _failed(self) -> list[Finding]:
+        by_reason: dict[str, list[MediaFile]] = {}
+        for media in self.files:
+            if media.workflow_stage == Stage.FAILED:
+                by_reason.setdefault(failure_reason(media), []).append(media)
+        return [_finding("failed", "ledger", True, f"failed: {reason}",
+                         "fix the cause, then `mediasync doctor --fix failed` (each file goes"
+                         " back to the stage it failed at)", files, [m.label for m in files],
+                         dates=[m.updated_at for m in files])
+                for reason, files in sorted(by_reason.items(), key=lambda i: -len(i[1]))]
+
+    # the source ---------------------------------------------------------------------------
+    def _source(self, name: str, listed: list[SourceAsset]) -> list[Finding]:
+        ours = [m for m in self.files if m.source == name]
+        recorded = {m.source_id for m in ours}
+        new = [a for a in listed if a.source_id not in recorded]
+        present = {a.source_id for a in listed}
+        gone = [m for m in ours if m.source_id not in present and m.source_deleted_at is None
+                and m.workflow_stage not in _GIVEN_UP]
+        early = [m for m in gone if not m.nas_archived]
+        return [
+            _finding("not_imported", "source", False, "at the source, not in the ledger yet",
+                     "mediasync run", [], [a.source_id for a in new],
+                     dates=[a.created for a in new]),
+            _finding("gone_from_source", "source", True,
+                     "removed at the source before being archived: the working copy is the"
+                     " only one left", "mediasync run (now: it archives the working copy)",
+                     early, [m.label for m in early]),
+            _finding("removed_at_source", "source", False,
+                     "removed at the source outside mediasync; the archive holds them",
+                     "none needed", [m for m in gone if m.nas_archived],
+                     [m.label for m in gone if m.nas_archived]),
+        ]
+
+    # on disk but unrecorded -----------------------------------------------------------------
+    def _unrecorded(self) -> list[Finding]:
+        recorded = {str(path) for m in self.files
+                    for path in map(self._path, (m.local_path, m.pixel_path, m.nas_path,
+                                                 m.compressed_path)) if path}
+        findings = []
+        for place in [p for p in MEDIA_PLACES if p in self.on_disk]:
+            strays = sorted(set(self.on_disk[place] or ()) - recorded)
+            findings.append(_finding(
+                "unrecorded", place, True,
+                f"files in {place} that no ledger row knows", _UNRECORDED_FIX[place], [],
+                strays, dates=[_mtime(p) for p in strays]))
+        return findings
+
+
+_GIVEN_UP = (Stage.FAILED, Stage.SKIPPED)  # reported as failed, or never meant to move
+_Verdict = tuple[bool, str, str, str]  # needs action, code, summary, fix
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """A copy recorded in `column`; gone, it matters when `matters_for(file)`."""
+
+    column: str
+    place: str
+    matters_for: Callable[[MediaFile], bool]
+    matters: _Verdict | None  # None: never matters
+    expected: _Verdict
+
+
+_COPIES = (
+    _Copy("local_path", "incoming", lambda m: not m.nas_archived,
+          (True, "working_copy_missing", "working copies gone before the file was archived",
+           "copy each file back to its recorded path (the source still holds it unless it"
+           " says deleted), then `mediasync run`"),
+          (False, "working_copy_gone",
+           "working copies gone after archiving: expected, the archive holds them",
+           "none needed")),
+    _Copy("pixel_path", "pixel_sync", lambda m: m.workflow_stage == Stage.PIXEL_SYNC_READY,
+          (True, "pixel_copy_missing",
+           "Pixel folder entries gone before the phone was verified to hold them",
+           "mediasync doctor --fix pixel_copy_missing"),
+          (False, "pixel_copy_gone",
+           "Pixel folder entries gone after verification: expected after the grace period",
+           "none needed")),
+    _Copy("compressed_path", "compressed", lambda m: False, None,
+          (False, "compressed_missing",
+           "compressed copies gone; the archive still holds the originals",
+           "none needed (compress again by hand if you want them back)")),
+)
+_STUCK_FIX = {
+    Stage.PIXEL_SYNC_READY: "start Syncthing and connect the phone, then `mediasync run`",
+    Stage.ICLOUD_DELETE_READY: "review the manifest in icloud_delete/, then `mediasync run`",
+}
+_UNRECORDED_FIX = {
+    "incoming": "left by an interrupted run: move them aside; `mediasync run` downloads"
+                " again whatever it still needs",
+    "pixel_sync": "review them; removing a file here also removes it from the phone",
+    "processing": "left by an interrupted run: move them aside, then `mediasync run`",
+    "nas_archive": "not placed by mediasync: move them out of the archive, or into the"
+                   " source folder so that `mediasync run` imports them",
+    "compressed": "not written by mediasync: move them out of the compressed folder",
+}
+
+
+def intact_copy(media: MediaFile, candidates: Iterable[Path | None]) -> Path | None:
+    """The first candidate whose bytes hash to the file's recorded hash."""
+    for path in candidates:
+        if path is not None and path.is_file() and media.content_hash \
+                and sha256_file(path) == media.content_hash:
+            return path
+    return None
+
+
+def failure_reason(media: MediaFile) -> str:
+    """The error with this file's own name taken out, so that alike failures group."""
+    reason = (media.error or "no reason recorded").replace(media.filename, "<file>")
+    stage = media.failed_stage.value if media.failed_stage else "unknown stage"
+    return f"{reason} (at {stage})"
+
+
+def _files_under(folder: Path) -> set[str] | None:
+    if not folder.is_dir():
+        return None
+    return {os.path.join(folder, rel) for rel, _, _ in walk_files(folder, [])}
+
+
+def _mtime(path: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+    except OSError:
+        return None
+
+
+def _finding(code: str, place: str, needs_action: bool, summary: str, fix: str,
+             files: list[MediaFile], examples: list[str],
+             dates: Iterable[datetime | None] | None = None) -> Finding:
+    if dates is None:
+        dates = [m.captured_at or m.created_at for m in files]
+    known = sorted(d for d in dates if d is not None)
+    return Finding(code=code, place=place, needs_action=needs_action, summary=summary, fix=fix,
+                   count=max(len(files), len(examples)),
+                   first=known[0].date().isoformat() if known else None,
+                   last=known[-1].date().isoformat() if known else None,
+                   examples=examples[:MAX_EXAMPLES], file_ids=[m.id for m in files if m.id])

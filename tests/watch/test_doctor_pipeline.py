@@ -1,0 +1,45 @@
+"""The doctor after a real media-sync run: it agrees with what the pipeline wrote."""
+
+from pathlib import Path
+
+import pytest
+
+from mediasync.demo import make_library
+from mediasync.doctor import diagnose
+from mediasync.model import Stage
+from mediasync.sources import build_source
+from tests.helpers import Workspace
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def test_after_a_run_only_the_bad_samples_need_action_and_a_lost_archive_copy_shows(
+        workspace: Workspace) -> None:
+    samples = make_library(workspace.library)
+    assert workspace.run().is_completed()
+    ledger = workspace.ledger()
+    try:
+        settings = workspace.settings()
+        report = diagnose(settings, ledger, build_source(settings))
+        bad = {p.name for p in samples["bad"]}
+        failed = [f for f in report.findings if f.code == "failed"]
+        assert {ledger.get(i).filename for f in failed  # type: ignore[union-attr]
+                for i in f.file_ids} == bad
+        # Besides those, at most the working copy a failed file left in processing/ (the
+        # processing step does not record where it moved a file that then fails).
+        others = [f for f in report.findings if f.code != "failed"]
+        assert [(f.code, f.place) for f in others] in ([], [("unrecorded", "processing")])
+        assert all(any(name in path for name in bad) for f in others for path in f.examples)
+        assert report.stages["completed"] == len(samples["good"])
+        assert report.places["source"] == len(samples["good"]) + len(samples["bad"])
+        archived = {m.nas_path for m in ledger.files_where(nas_archived=True)}
+        assert report.places["nas_archive"] == len(archived) >= len(samples["good"])
+
+        [victim] = ledger.files_where(filename="VID_4000.MP4")
+        Path(victim.nas_path or "").unlink()  # deleted by hand on the NAS
+        report = diagnose(workspace.settings(), ledger)
+        [lost] = [f for f in report.findings if f.code == "archive_lost"]
+        assert lost.file_ids == [victim.id] and lost.needs_action
+        assert victim.workflow_stage == Stage.COMPLETED
+    finally:
+        ledger.close()
