@@ -27,7 +27,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from PIL import Image  # noqa: E402
 
-from mediasync.demo import write_mp4  # noqa: E402
+from mediasync.media.samples import VideoSpec, video  # noqa: E402
 
 KB, MB = 1000, 1000 * 1000
 
@@ -50,10 +50,9 @@ def make_library(root: Path, count: int, seed: int = 7) -> int:
     rng = random.Random(seed)
     root.mkdir(parents=True)
     bases = [_jpeg_base(rng, i) for i in range(16)]
-    video = root / "base.mp4"
-    write_mp4(video, __import__("datetime").datetime(2024, 1, 1), seconds=1)
-    mp4 = video.read_bytes()
-    video.unlink()
+    clip = video(root / "base.mp4", VideoSpec(seconds=1))
+    mp4 = clip.read_bytes()
+    clip.unlink()
     total = 0
     for i, size in enumerate(_sizes(count, rng)):
         is_video = size > 5 * MB and i % 2 == 0

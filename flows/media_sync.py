@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Cancelled, Completed, Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from mediasync.errors import LedgerBusy
 from mediasync.model import SyncOperation
-from mediasync.notify import notify
+from mediasync.notify import alert_if_stuck
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.steps import STEPS, open_context
-from mediasync.settings import load_settings
+from mediasync.runlock import LockHolder, holding, run_lock_for
+from mediasync.settings import Settings, load_settings
 from steps.step1_download import download
 from steps.step2_pixel_sync import pixel_sync
 from steps.step3_pixel_verify import pixel_verify
@@ -25,6 +28,7 @@ from steps.step5_processing import processing
 from steps.step6_compression import compression
 from steps.step7_source_delete import source_delete
 from steps.step8_cleanup import cleanup
+from tasks.alerts import alert_on_failure
 
 STEP_TASKS = (download, pixel_sync, pixel_verify, nas_archive, processing, compression,
               source_delete, cleanup)
@@ -33,26 +37,44 @@ StepNumber = Annotated[int, Field(ge=1, le=8, description="a step number, 1 to 8
 
 
 @flow(name="media-sync", description="iCloud download → Pixel sync → Pixel verification → "
-      "NAS archive → processing → compression → source delete → cleanup")
+      "NAS archive → processing → compression → source delete → cleanup",
+      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
 def media_sync(
     start: StepNumber = 1,
     end: StepNumber = 8,
     dry_run: bool = False,
     limit: Annotated[int, Field(ge=1)] | None = None,
     config: str | None = None,
+    wait_for_lock: Annotated[float, Field(ge=0)] = 0,
 ) -> State[dict[str, Any]]:
     """Run steps `start` to `end`. `dry_run` reports what each step would do and changes
     nothing; `limit` caps the files each step takes; `config` is a mediasync.toml path
-    (default: $MEDIASYNC_CONFIG or ./mediasync.toml)."""
+    (default: $MEDIASYNC_CONFIG or ./mediasync.toml). One run at a time per ledger: while
+    another holds it, wait up to `wait_for_lock` seconds, then end Cancelled."""
     if start > end:
         return Failed(message=f"start ({start}) is after end ({end})")
     settings = load_settings(Path(config) if config else None)
     run_id = str(flow_run.id or "local")
-    ctx = open_context(settings, run_id, dry_run=dry_run, limit=limit)
     try:
-        return _run_steps(ctx, start, end)
-    finally:
-        ctx.ledger.close()
+        with _ledger_lock(settings, run_id, dry_run, wait_for_lock):
+            ctx = open_context(settings, run_id, dry_run=dry_run, limit=limit)
+            try:
+                return _run_steps(ctx, start, end)
+            finally:
+                ctx.ledger.close()
+    except LedgerBusy as exc:
+        get_run_logger().warning(str(exc))
+        alert_if_stuck(exc, settings)
+        return Cancelled(message=str(exc))
+
+
+def _ledger_lock(settings: Settings, run_id: str, dry_run: bool,
+                 wait_seconds: float) -> AbstractContextManager[None]:
+    """A dry run changes nothing, so it runs beside a holder of the lock."""
+    if dry_run:
+        return nullcontext()
+    lock = run_lock_for(settings.ledger.url, settings.base_dir)
+    return holding(lock, LockHolder(run_id=run_id), wait_seconds)
 
 
 def _run_steps(ctx: RunContext, start: int, end: int) -> State[dict[str, Any]]:
@@ -68,7 +90,6 @@ def _run_steps(ctx: RunContext, start: int, end: int) -> State[dict[str, Any]]:
             summary = _summary(ctx, reports, failed_step=number, error=cause)
             _finish_operation(ctx, operation, reports, error=message)
             _publish(ctx, reports, message)
-            notify(ctx.settings, message)
             return Failed(message=message, data=summary)
         reports.append(state.result())
     done = "dry run: nothing was changed" if ctx.dry_run else f"steps {start}-{end} completed"

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from mediasync.commands import icloud as icloud_commands
 from mediasync.commands import ledger as ledger_commands
+from mediasync.commands import operate
 from mediasync.commands import sftp as sftp_commands
 from mediasync.commands import syncthing as syncthing_commands
 from mediasync.commands import watch as watch_commands
@@ -64,6 +65,8 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report, change nothing")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many files a step")]
     = None,
+    wait_for_lock: Annotated[float, typer.Option(
+        min=0, help="seconds to wait while another run holds the ledger")] = 0,
 ) -> None:
     """Run the pipeline, steps START to END. Exits non-zero, with the reason, when it halts.
 
@@ -72,7 +75,8 @@ def run(
     settings = _settings(config)
     if start > end:
         _fail(f"--start ({start}) is after --end ({end})", code=2)
-    state = _run_flow(settings, start=start, end=end, dry_run=dry_run, limit=limit)
+    state = _run_flow(settings, start=start, end=end, dry_run=dry_run, limit=limit,
+                      wait_for_lock=wait_for_lock)
     summary = _state_data(state)
     _print_steps(summary.get("steps", []))
     if not state.is_completed():
@@ -233,3 +237,7 @@ def config_check(config: ConfigOption = None) -> None:
     if problems:
         raise typer.Exit(1)
     console.print("configuration OK")
+
+
+app.command()(operate.serve)
+app.command()(operate.server)

@@ -3,7 +3,8 @@
     MediasyncError                 one-line message; `retryable` tells the orchestrator
     ├── ConfigError                a setting is missing or wrong
     ├── LedgerError                the ledger cannot be read or written
-    │   └── IllegalTransition      a stage change the state machine refuses
+    │   ├── IllegalTransition      a stage change the state machine refuses
+    │   └── LedgerBusy             another run holds the ledger's run lock
     ├── SourceError                the source refused or answered something unusable
     │   ├── AuthError              credentials or session rejected or expired
     │   └── RateLimited            the source asks us to slow down (retryable)
@@ -21,6 +22,7 @@ Messages never contain secrets: callers pass names and paths, never credentials.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 
@@ -49,6 +51,13 @@ class LedgerError(MediasyncError):
 
 class IllegalTransition(LedgerError):
     pass
+
+
+class LedgerBusy(LedgerError):
+    def __init__(self, message: str, *, held_since: datetime | None = None,
+                 **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.held_since = held_since
 
 
 class SourceError(MediasyncError):

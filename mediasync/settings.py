@@ -144,21 +144,31 @@ class SftpSettings(BaseModel):
 
 
 class CompressionRule(BaseModel):
-    """Files matching every given condition use this strategy; the first match wins."""
+    """Files matching every given condition use this strategy; the first match wins.
+    Strategies: keep, jpeg (images), hevc and h264 (videos); see docs/compression.md."""
 
     media_type: Literal["image", "video"] | None = None
     formats: list[str] = Field(default_factory=list)  # lower-case extensions without dot
-    older_than_days: int | None = None
-    strategy: str = "keep"  # keep | jpeg | hevc | h264 (see the README)
-    quality: int | None = None
-    max_long_edge: int | None = None
-    crf: int | None = None
+    older_than_days: int | None = Field(None, ge=0)
+    strategy: Literal["keep", "jpeg", "hevc", "h264"] = "keep"
+    quality: int | None = Field(None, ge=1, le=100)  # jpeg
+    max_long_edge: int | None = Field(None, ge=16)  # jpeg, hevc, h264
+    crf: int | None = Field(None, ge=0, le=51)  # hevc, h264
+    preset: str | None = None  # x264/x265 preset, e.g. "medium", "fast"
+
+    @field_validator("formats")
+    @classmethod
+    def _plain_extensions(cls, value: list[str]) -> list[str]:
+        return [ext.lower().lstrip(".") for ext in value]
 
 
 class CompressionSettings(BaseModel):
     enabled: bool = True
     min_saving: float = Field(0.05, ge=0, lt=1)  # keep a result only if this much smaller
     replace_original: bool = False
+    image_workers: int | None = Field(None, ge=1)  # processes for images; None: all cores
+    video_workers: int = Field(1, ge=1)  # videos encoded at the same time
+    dask_address: str | None = None  # e.g. "tcp://10.0.0.5:8786": run step 6 on a cluster
     rules: list[CompressionRule] = Field(
         default_factory=lambda: [
             CompressionRule(media_type="image", formats=["jpg", "jpeg", "png"],
@@ -168,7 +178,11 @@ class CompressionSettings(BaseModel):
 
 
 class NotifySettings(BaseModel):
+    # JSON POST target for alerts; a secret because such URLs usually carry a token
     webhook_url: SecretStr | None = None
+    timeout_seconds: float = Field(10, gt=0)
+    # a run refused because another has held the ledger this long alerts: it may hang
+    stuck_after_hours: float = Field(6, gt=0)
 
 
 class WatchSettings(BaseModel):

@@ -1,119 +1,215 @@
-"""Step 6: shrink what the owner's rules ask to shrink, beside the archive."""
+"""Step 6: shrink what the owner's rules ask to shrink, into the compressed tree beside
+the archive (same date layout). Images go through a process pool, videos one at a time
+with ffmpeg's progress. The archived original is replaced only with replace_original."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from pathlib import Path, PurePath
 from typing import Any
 
-from PIL import Image
-
-from mediasync.errors import FileProblem, MediaError
-from mediasync.files import atomic_write
-from mediasync.media.types import extension
+from mediasync.archive import NasArchive
+from mediasync.errors import ArchiveError, FileProblem, MediaError
+from mediasync.files import copy_hashed, sha256_file
+from mediasync.media.compress import CompressionResult, CompressJob, choose_rule
+from mediasync.media.dask_runner import dask_executor
+from mediasync.media.parallel import compress_many
+from mediasync.media.video import VideoProgress
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.archive import nas_archive
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
-from mediasync.settings import CompressionRule, CompressionSettings
+from mediasync.pipeline.processing import as_told_of
 
 
 def run(ctx: RunContext) -> StepReport:
     report = StepReport(6, "compression")
     files = take(ctx, [Stage.PROCESSING_READY])
-    settings = ctx.settings.compression
     if ctx.dry_run:
-        report.planned = [plan_row(m, _rule_name(pick_rule(settings, m))) for m in files]
+        report.planned = [plan_row(m, _plan(ctx, m)) for m in files]
         report.done = len(files)
         report.message = f"would consider {len(files)} files for compression"
         return report.finish()
     with ChangeWriter(ctx) as changes:
-        for number, media in enumerate(files, 1):
-            changes.add(_compress_one(ctx, media, report))
-            ctx.progress(number, len(files), media.filename)
+        if not ctx.settings.compression.enabled:
+            for media in files:
+                changes.add(_kept(media, {"strategy": "keep"}, "compression is off", report))
+        else:
+            _compress_all(ctx, files, changes, report)
     report.message = (f"{report.done} compressed, {report.skipped} kept as is,"
                       f" {report.failed} failed")
     return report.finish()
 
 
-def pick_rule(settings: CompressionSettings, media: MediaFile) -> CompressionRule | None:
-    if not settings.enabled:
-        return None
-    age_days = (datetime.now(UTC) - _aware(media.captured_at)).days if media.captured_at else 0
-    for rule in settings.rules:
-        if rule.media_type and rule.media_type != media.media_type.value:
-            continue
-        if rule.formats and extension(media.filename) not in rule.formats:
-            continue
-        if rule.older_than_days is not None and age_days < rule.older_than_days:
-            continue
-        return rule
-    return None
+def _compress_all(ctx: RunContext, files: list[MediaFile], changes: ChangeWriter,
+                  report: StepReport) -> None:
+    jobs: list[CompressJob] = []
+    runnable: list[MediaFile] = []
+    for media in files:
+        try:
+            jobs.append(job_for(ctx, media))
+            runnable.append(media)
+        except FileProblem as exc:
+            report.failed += 1
+            changes.add(failure(media, exc))
+
+    def record(index: int, result: CompressionResult) -> None:
+        changes.add(_outcome(ctx, runnable[index], result, report))
+
+    settings = ctx.settings.compression
+    meter = _Meter(ctx, {job.source.name: m.filename for job, m in zip(jobs, runnable,
+                                                                     strict=True)})
+    with _cluster(settings.dask_address) as executor:
+        compress_many(jobs, settings, progress=meter.file_done, executor=executor,
+                      video_progress=meter.video, on_result=record)
 
 
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+@contextmanager
+def _cluster(address: str | None) -> Iterator[Executor | None]:
+    if address is None:
+        yield None
+        return
+    with dask_executor(address) as executor:
+        yield executor
 
 
-def _rule_name(rule: CompressionRule | None) -> str:
+def job_for(ctx: RunContext, media: MediaFile) -> CompressJob:
+    """Compress the local working copy (its hash is the archived one) into the compressed
+    tree, at the archive's relative path. A mounted archive's copy stands in when the
+    working copy is gone; a remote one (SFTP) cannot."""
+    if not media.nas_path:
+        raise FileProblem(f"{media.label}: not archived, nothing to compress beside",
+                          subject=media.source_id)
+    archive = nas_archive(ctx)
+    try:
+        relative = PurePath(media.nas_path).relative_to(archive.root)
+    except ValueError:
+        raise FileProblem(f"{media.label}: archived at {media.nas_path}, outside the "
+                          f"archive {archive.root}", subject=media.source_id) from None
+    source = media.working_path
+    if source is None or not source.is_file():
+        if not isinstance(archive, NasArchive):
+            raise FileProblem(f"{media.label}: no working copy left to compress",
+                              subject=media.source_id)
+        source = Path(media.nas_path)
+    return CompressJob(source, ctx.path("compressed") / relative, media.captured_at,
+                       media.media_type)
+
+
+def _plan(ctx: RunContext, media: MediaFile) -> str:
+    settings = ctx.settings.compression
+    try:
+        rule = choose_rule(settings.rules, job_for(ctx, media)) if settings.enabled else None
+    except (FileProblem, OSError) as exc:
+        return f"fail: {exc}"
     if rule is None or rule.strategy == "keep":
         return "keep as is"
-    return f"compress ({rule.strategy})"
+    replace = ", replace the archived original" if settings.replace_original else ""
+    return f"compress ({rule.strategy}){replace}"
 
 
-def _compress_one(ctx: RunContext, media: MediaFile, report: StepReport) -> StageChange:
+def _outcome(ctx: RunContext, media: MediaFile, result: CompressionResult,
+             report: StepReport) -> StageChange:
     assert media.id is not None
-    rule = pick_rule(ctx.settings.compression, media)
-    if rule is None or rule.strategy != "jpeg":
-        report.skipped += 1
-        return StageChange(media.id, Stage.COMPRESSED,
-                           {"compression_metadata": {"strategy": "keep"}})
-    try:
-        target = _target(ctx, media)
-        outcome = _jpeg(media.working_path, target, rule,  # type: ignore[arg-type]
-                        ctx.settings.compression.min_saving, media.size or 0)
-    except FileProblem as exc:
+    if result.status == "failed":
         report.failed += 1
-        return failure(media, exc)
-    kept = outcome.pop("kept")
-    report.done += int(kept)
-    report.skipped += int(not kept)
-    updates: dict[str, Any] = {"compression_metadata": outcome, "compressed": kept}
-    if kept:
-        updates["compressed_path"] = str(target)
-    return StageChange(media.id, Stage.COMPRESSED, updates)
+        return failure(media, MediaError(as_told_of(media, result.source, result.reason),
+                                         subject=media.source_id))
+    if result.status == "kept":
+        return _kept(media, result.metadata, result.reason, report)
+    assert result.output is not None
+    metadata = {**result.metadata, "result": "compressed", "reason": result.reason}
+    updates: dict[str, Any] = {"compressed": True, "compressed_path": str(result.output),
+                               "compression_metadata": metadata}
+    if ctx.settings.compression.replace_original:
+        try:
+            updates.update(replace_original(ctx, media, result.output, metadata))
+        except ArchiveError as exc:
+            report.failed += 1
+            return failure(media, exc)
+    report.done += 1
+    report.bytes += media.size or 0
+    return StageChange(media.id, Stage.COMPRESSED, updates, detail=result.reason)
 
 
-def _target(ctx: RunContext, media: MediaFile) -> Path:
-    # the archive's own root: a mounted folder, or a folder on an SFTP server
-    relative = Path(media.nas_path).relative_to(nas_archive(ctx).root)  # type: ignore[arg-type]
-    return ctx.path("compressed") / relative.with_suffix(".jpg")
+def _kept(media: MediaFile, metadata: dict[str, Any], reason: str,
+          report: StepReport) -> StageChange:
+    assert media.id is not None
+    report.skipped += 1
+    return StageChange(media.id, Stage.COMPRESSED, {
+        "compressed": False,
+        "compression_metadata": {**metadata, "result": "kept", "reason": reason},
+    }, detail=reason)
 
 
-def _jpeg(src: Path, target: Path, rule: CompressionRule, min_saving: float,
-          original_size: int) -> dict[str, Any]:
+def replace_original(ctx: RunContext, media: MediaFile, compressed: Path,
+                     metadata: dict[str, Any]) -> dict[str, Any]:
+    """Put the compressed copy where the archived original was (verified by a re-read
+    from the disk), then remove the original there. The ledger keeps the original's hash
+    in `content_hash` and records what the NAS now holds in `nas_path`/`nas_hash`."""
+    assert media.nas_path is not None
+    original = Path(media.nas_path)
+    if not isinstance(nas_archive(ctx), NasArchive):
+        return _original_kept(metadata, "replace_original needs a mounted archive, not SFTP")
+    sharing = [m for m in ctx.ledger.files_where(nas_path=media.nas_path) if m.id != media.id]
+    if sharing:
+        return _original_kept(metadata, f"it is also the copy of {sharing[0].label}")
+    target = original.with_name(compressed.name)
+    if target != original and target.exists():
+        raise ArchiveError(f"{target}: exists already; the archived original "
+                           f"{original.name} is kept", subject=target)
     try:
-        with Image.open(src) as image:
-            exif = image.info.get("exif")
-            icc = image.info.get("icc_profile")
-            image.load()
-            converted = image.convert("RGB")
+        written = copy_hashed(compressed, target)
+        if sha256_file(target, drop_cache=True) != written.sha256:
+            raise ArchiveError(f"{target}: re-read of the compressed copy does not match",
+                               subject=target)
+        if target != original:
+            original.unlink(missing_ok=True)
+        compressed.unlink()
     except OSError as exc:
-        raise MediaError(f"{src.name}: cannot decode for compression ({exc})") from None
-    if rule.max_long_edge:  # thumbnail only ever shrinks
-        converted.thumbnail((rule.max_long_edge, rule.max_long_edge), Image.Resampling.LANCZOS)
-    quality = rule.quality or 85
-    with atomic_write(target) as out:
-        converted.save(out, "JPEG", quality=quality, exif=exif or b"", icc_profile=icc)
-    ratio = out.size / original_size if original_size else 1.0
-    meta: dict[str, Any] = {"strategy": "jpeg", "quality": quality,
-                            "max_long_edge": rule.max_long_edge, "original_size": original_size,
-                            "compressed_size": out.size, "ratio": round(ratio, 4),
-                            "pillow": Image.__version__}
-    if ratio > 1 - min_saving:
-        target.unlink()
-        meta["kept"] = False
-        meta["note"] = f"kept original: saving {1 - ratio:.1%} is below {min_saving:.0%}"
-        return meta
-    meta["kept"] = True
-    return meta
+        raise ArchiveError(f"{target}: cannot replace the archived original: "
+                           f"{exc.strerror}", subject=target) from None
+    metadata["replaced_original"] = {"nas_path": str(original), "sha256": media.nas_hash}
+    return {"nas_path": str(target), "nas_hash": written.sha256,
+            "compressed_path": str(target)}
+
+
+def _original_kept(metadata: dict[str, Any], why: str) -> dict[str, Any]:
+    metadata["replaced_original"] = False
+    metadata["reason"] += f"; archived original kept: {why}"
+    return {}
+
+
+class _Meter:
+    """One progress measure for the step: each file is worth STEPS_PER_FILE, and a video
+    being encoded fills its share second by second, so the CLI bar and the Prefect
+    progress artifact move during a long encode, not only between files."""
+
+    STEPS_PER_FILE = 100
+
+    def __init__(self, ctx: RunContext, names: dict[str, str]) -> None:
+        self._ctx, self._names = ctx, names  # working copy name -> the owner's name
+        self._total, self._files_done = len(names), 0
+        self._lock = threading.Lock()
+
+    def file_done(self, done: int, total: int, name: str) -> None:
+        with self._lock:
+            self._files_done = done
+            self._ctx.progress(done * self.STEPS_PER_FILE, total * self.STEPS_PER_FILE,
+                               f"{done}/{total} files, {self._names.get(name, name)}")
+
+    def video(self, job: CompressJob) -> VideoProgress:
+        def report(seconds: float, duration: float) -> None:
+            share = int(self.STEPS_PER_FILE * seconds / duration) if duration else 0
+            with self._lock:
+                self._ctx.progress(
+                    self._files_done * self.STEPS_PER_FILE + share,
+                    self._total * self.STEPS_PER_FILE,
+                    f"{self._files_done}/{self._total} files, encoding "
+                    f"{self._names.get(job.source.name, job.source.name)}: "
+                    f"{seconds:.0f}/{duration:.0f} s")
+
+        return report

@@ -1,16 +1,22 @@
-"""Step 5: move the working copy to `processing/` and prove it decodes."""
+"""Step 5: move the working copy to `processing/`, prove it decodes and read what it
+is (capture time, place, camera, orientation, duration, codecs) into the ledger. A
+bad file fails alone; sidecars and unknown types are skipped with the reason."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from mediasync.errors import FileProblem
-from mediasync.media.probe import probe
-from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.errors import FileProblem, MediaError
+from mediasync.media.metadata import MediaInfo, read_metadata
+from mediasync.model import MediaFile, MediaType, Stage, StageChange
 from mediasync.naming import prefixed_name
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
+
+_LIVE_IMAGE_EXTENSIONS = ("HEIC", "heic", "JPG", "jpg", "JPEG", "jpeg")
+_LIVE_VIDEO_EXTENSIONS = ("MOV", "mov")
 
 
 def run(ctx: RunContext) -> StepReport:
@@ -25,26 +31,68 @@ def run(ctx: RunContext) -> StepReport:
     folder.mkdir(parents=True, exist_ok=True)
     with ChangeWriter(ctx) as changes:
         for number, media in enumerate(files, 1):
-            changes.add(_process_one(media, folder, report))
+            changes.add(_process_one(ctx, media, folder, report))
             ctx.progress(number, len(files), media.filename)
-    report.message = f"{report.done} processed, {report.failed} failed"
+    report.message = (f"{report.done} processed, {report.skipped} skipped,"
+                      f" {report.failed} failed")
     return report.finish()
 
 
-def _process_one(media: MediaFile, folder: Path, report: StepReport) -> StageChange:
+def _process_one(ctx: RunContext, media: MediaFile, folder: Path,
+                 report: StepReport) -> StageChange:
     assert media.id is not None
     try:
         working = _move_to(media, folder)
-        info = probe(working, media.media_type)
     except FileProblem as exc:
         report.failed += 1
         return failure(media, exc)
+    try:
+        info = read_metadata(working, media.media_type)
+    except MediaError as exc:
+        report.failed += 1
+        change = failure(media, MediaError(as_told_of(media, working, str(exc))))
+        change.updates["local_path"] = str(working)  # it was moved before it failed
+        return change
+    updates: dict[str, Any] = {"local_path": str(working), "media_metadata": info.as_dict()}
+    if not info.handled:
+        report.skipped += 1
+        return StageChange(media.id, Stage.SKIPPED, updates, detail=info.note)
     report.done += 1
     report.bytes += media.size or 0
-    updates = {"local_path": str(working), "media_metadata": info.as_dict()}
     if info.captured_at is not None:
         updates["captured_at"] = info.captured_at
+    if partner := _live_photo_partner(ctx, media, info):
+        updates["group_id"] = partner.group_id
     return StageChange(media.id, Stage.PROCESSING_READY, updates)
+
+
+def as_told_of(media: MediaFile, working: Path, message: str) -> str:
+    """A media error names the working copy (step05_processing_..._IMG_1.jpg); the
+    ledger speaks of the file as its owner knows it."""
+    own = f"{working.name}: "
+    return f"{media.filename}: {message[len(own):]}" if message.startswith(own) else message
+
+
+def _live_photo_partner(ctx: RunContext, media: MediaFile,
+                        info: MediaInfo) -> MediaFile | None:
+    """A live photo's image and video travel as one unit. Sources that know it (iCloud)
+    set group_id; for the others, an image and a video with the same name beside each
+    other are one, and both get the same group_id here."""
+    if media.group_id is not None:
+        return None
+    stem, _, _ = media.source_id.rpartition(".")
+    partners = _LIVE_VIDEO_EXTENSIONS if info.media_type == MediaType.IMAGE \
+        else _LIVE_IMAGE_EXTENSIONS
+    for ext in partners:
+        partner = ctx.ledger.find(media.source, f"{stem}.{ext}")
+        if partner is not None and partner.id != media.id:
+            break
+    else:
+        return None
+    if partner.group_id is None:
+        partner.group_id = f"live:{stem}"
+        ctx.ledger.update(partner.id, ctx.run_id, group_id=partner.group_id)  # type: ignore[arg-type]
+    return partner
 
 
 def _move_to(media: MediaFile, folder: Path) -> Path:

@@ -35,8 +35,9 @@ def test_run_then_status_json(workspace: Workspace):
     report = json.loads(status.stdout)
     assert report["stages"]["completed"] == len(samples["good"])
     assert report["stages"]["failed"] == len(samples["bad"])
+    assert report["stages"]["skipped"] == len(samples["skipped"])
     assert set(report["stages"]) >= {"downloaded", "nas_archived", "completed", "skipped"}
-    assert {f["file"] for f in report["failed"]} == {"IMG_EMPTY.JPG", "IMG_TRUNCATED.JPG"}
+    assert {f["file"] for f in report["failed"]} == {"empty.jpg", "truncated.jpg"}
     assert all(f["reason"] for f in report["failed"])
     assert report["runs"][0]["status"] == "completed"
 

@@ -60,7 +60,10 @@ def test_flow_halts_at_step_one_when_the_session_expired(media_settings: Setting
         state = run_flow(media_settings)
     expected = "step 1 (download) failed: iCloud session expired: run `mediasync icloud login`"
     assert state.is_failed() and expected in state.message
-    assert hook.received == [{"text": f"mediasync: {expected}"}]
+    [alert] = hook.received
+    assert (alert["kind"], alert["step"]) == ("run_failed", 1)
+    assert alert["reason"] == "iCloud session expired: run `mediasync icloud login`"
+    assert "mediasync icloud login" in alert["fix"]
     ledger = open_ledger(media_settings.ledger.url, media_settings.base_dir)
     try:
         assert ledger.counts_by_stage() == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.demo import write_jpeg
+from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile, Stage
 from tests.helpers import Workspace, archived_files, sha256
 
@@ -18,8 +18,7 @@ LONG_NAME = "L" * 251 + ".jpg"  # 255 bytes, the most a Linux filesystem allows
 
 
 def _jpeg(path: Path, seed: int) -> Path:
-    write_jpeg(path, TAKEN, seed=seed, size=(320, 240))
-    return path
+    return photo(path, PhotoSpec(captured=TAKEN, seed=seed, size=(320, 240)))
 
 
 @pytest.fixture(scope="module")

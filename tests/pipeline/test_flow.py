@@ -26,17 +26,18 @@ def test_full_run_archives_every_good_file_once_and_fails_bad_ones(demo_workspac
 
     ledger = ws.ledger()
     counts = ledger.counts_by_stage()
-    assert counts == {"completed": len(samples["good"]), "failed": len(samples["bad"])}
+    assert counts == {"completed": len(samples["good"]), "failed": len(samples["bad"]),
+                      "skipped": len(samples["skipped"])}
     archived = archived_files(ws.nas)
     for original in samples["good"]:
         copies = archived[sha256(original)]
         assert len(copies) == 1, f"{original} archived {len(copies)} times"
         assert copies[0].read_bytes() == original.read_bytes()
     reasons = {m.filename: m.error for m in ledger.files_at([Stage.FAILED])}
-    assert "empty file" in reasons["IMG_EMPTY.JPG"]
-    assert "truncated" in reasons["IMG_TRUNCATED.JPG"]
+    assert "empty file" in reasons["empty.jpg"]
+    assert "truncated" in reasons["truncated.jpg"]
     # the source is untouched: deleting is off by default
-    assert all(p.exists() for p in samples["good"] + samples["bad"])
+    assert all(p.exists() for group in samples.values() for p in group)
 
 
 def test_second_run_finds_nothing_new(demo_workspace):

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from mediasync.demo import write_jpeg
+from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import Stage
 from tests.helpers import archived_files, sha256
 from tests.sftp.conftest import SftpWorkspace
@@ -24,7 +24,7 @@ def test_full_run_deletes_at_the_source_only_what_the_archive_holds(
         config.write("\n[guards]\nkeep_recent_days = 0\ndelete_interval_seconds = 0\n")
     photos = [ws.server / f"trip/IMG_{i}.jpg" for i in range(FILES)]
     for i, path in enumerate(photos):
-        write_jpeg(path, datetime(2023, 3, 1 + i, 12, 0), seed=i, size=(320, 240))
+        photo(path, PhotoSpec(captured=datetime(2023, 3, 1 + i, 12, 0), seed=i, size=(320, 240)))
     hashes = {sha256(p) for p in photos}
 
     assert ws.run(start=1, end=4).is_completed()

@@ -1,0 +1,189 @@
+"""Step 6 for one file: pick the strategy the rules ask for, encode into a hidden temp
+file beside the destination, prove the result (it decodes, a video lasts as long, the
+date, place, orientation, rotation and colour profile read back the same), and publish
+it atomically only when it is smaller by `min_saving`. The original is only read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from mediasync.errors import MediaError
+from mediasync.files import fsync_dir, partial_path
+from mediasync.media.jpeg import encode_jpeg
+from mediasync.media.metadata import MediaInfo, read_metadata
+from mediasync.media.tools import image_tools, video_tools
+from mediasync.media.transcode import transcode
+from mediasync.media.types import extension, media_type_of
+from mediasync.media.video import VideoProgress
+from mediasync.model import MediaType
+from mediasync.settings import CompressionRule, CompressionSettings
+
+Status = Literal["compressed", "kept", "failed"]
+MAX_DURATION_DRIFT = 0.5  # seconds
+_STRATEGY_TYPES = {"jpeg": MediaType.IMAGE, "hevc": MediaType.VIDEO, "h264": MediaType.VIDEO}
+# What must read back equal from the compressed copy.
+_PRESERVED = ("captured_at", "gps", "location", "rotation", "make", "model",
+              "has_icc_profile")
+
+
+@dataclass(frozen=True)
+class CompressJob:
+    source: Path
+    dest: Path  # wanted output; the strategy may change the extension (.png -> .jpg)
+    captured_at: datetime | None = None  # decides `older_than_days`; mtime otherwise
+    media_type: MediaType | None = None  # from the name when not given
+
+    @property
+    def kind(self) -> MediaType:
+        return self.media_type or media_type_of(self.source.name)
+
+
+@dataclass
+class CompressionResult:
+    source: Path
+    status: Status
+    reason: str
+    output: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # -> compression_metadata
+
+
+def choose_rule(rules: list[CompressionRule], job: CompressJob,
+                now: datetime | None = None) -> CompressionRule | None:
+    age_days = _age_days(job, now or datetime.now(UTC))
+    for rule in rules:
+        if rule.media_type and rule.media_type != job.kind.value:
+            continue
+        if rule.formats and extension(job.source.name) not in rule.formats:
+            continue
+        if rule.older_than_days is not None and age_days < rule.older_than_days:
+            continue
+        return rule
+    return None
+
+
+def compress_file(job: CompressJob, settings: CompressionSettings,
+                  progress: VideoProgress | None = None) -> CompressionResult:
+    """Never raises for a bad file: the result says `failed` and why."""
+    try:
+        return _compress(job, settings, progress)
+    except MediaError as exc:
+        return CompressionResult(job.source, "failed", str(exc))
+    except Exception as exc:  # one odd file must not stop the others
+        return CompressionResult(job.source, "failed",
+                                 f"{job.source.name}: {type(exc).__name__}: {exc}")
+
+
+def _compress(job: CompressJob, settings: CompressionSettings,
+              progress: VideoProgress | None) -> CompressionResult:
+    rule = choose_rule(settings.rules, job)
+    if rule is None or rule.strategy == "keep":
+        return CompressionResult(job.source, "kept", "kept original: no rule compresses it",
+                                 metadata={"strategy": "keep"})
+    if _STRATEGY_TYPES[rule.strategy] != job.kind:
+        return CompressionResult(
+            job.source, "kept", f"kept original: strategy {rule.strategy} does not apply "
+            f"to {job.kind.value} files", metadata={"strategy": rule.strategy})
+    # Step 5 proved the source decodes; the encoder reads every frame of it anyway.
+    before = read_metadata(job.source, job.kind, verify=False)
+    output = output_path(job, rule)
+    temp = partial_path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parameters = _encode(job, rule, temp, before, progress)
+        result = _judge(job, rule, settings, before, temp, output, parameters)
+        if result.status == "compressed":
+            _publish(temp, output)
+        return result
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def output_path(job: CompressJob, rule: CompressionRule) -> Path:
+    """IMG_1.HEIC becomes IMG_1.HEIC.jpg, never IMG_1.jpg: an IMG_1.JPG may sit beside
+    it in the same folder, and its compressed copy must not be overwritten."""
+    if rule.strategy == "jpeg" and extension(job.dest.name) not in ("jpg", "jpeg"):
+        return job.dest.with_name(f"{job.dest.name}.jpg")
+    return job.dest
+
+
+def _encode(job: CompressJob, rule: CompressionRule, temp: Path, before: MediaInfo,
+            progress: VideoProgress | None) -> dict[str, Any]:
+    if rule.strategy == "jpeg":
+        return encode_jpeg(job.source, temp, rule)
+    return transcode(job.source, temp, rule, before, progress)
+
+
+def _judge(job: CompressJob, rule: CompressionRule, settings: CompressionSettings,
+           before: MediaInfo, temp: Path, output: Path,
+           parameters: dict[str, Any]) -> CompressionResult:
+    after = read_metadata(temp, job.kind)  # decodes it fully, or raises
+    metadata = _metadata(rule, before, after, parameters)
+    problem = lost_facts(before, after)
+    if problem:
+        return CompressionResult(job.source, "kept", f"kept original: the compressed copy "
+                                 f"{problem}", metadata=metadata)
+    saving = 1 - after.size / before.size
+    if saving < 0:
+        return CompressionResult(job.source, "kept", f"kept original: would grow by "
+                                 f"{-saving:.1%} ({before.size} -> {after.size} bytes)",
+                                 metadata=metadata)
+    if saving < settings.min_saving:
+        return CompressionResult(job.source, "kept", f"kept original: saves only "
+                                 f"{saving:.1%}, less than {settings.min_saving:.0%}",
+                                 metadata=metadata)
+    metadata["output"] = str(output)
+    return CompressionResult(job.source, "compressed", f"saved {saving:.1%}", output,
+                             metadata)
+
+
+def lost_facts(before: MediaInfo, after: MediaInfo) -> str | None:
+    """What the copy would lose, in words; None when it keeps everything that counts."""
+    for name in _PRESERVED:
+        if getattr(before, name) != getattr(after, name):
+            return f"lost its {name.replace('_', ' ')}"
+    if _is_portrait(before) != _is_portrait(after):
+        return "would show with another orientation"
+    if before.duration is not None and (
+            after.duration is None
+            or abs(after.duration - before.duration) > MAX_DURATION_DRIFT):
+        return f"lasts {after.duration}s instead of {before.duration}s"
+    return None
+
+
+def _is_portrait(info: MediaInfo) -> bool:
+    return (info.display_height or 0) > (info.display_width or 0)
+
+
+def _metadata(rule: CompressionRule, before: MediaInfo, after: MediaInfo,
+              parameters: dict[str, Any]) -> dict[str, Any]:
+    is_video = after.media_type == MediaType.VIDEO
+    codec = after.video_codec if is_video else "jpeg"
+    return {
+        "strategy": rule.strategy, "codec": codec, "parameters": parameters,
+        "original_size": before.size, "compressed_size": after.size,
+        "ratio": round(after.size / before.size, 4),
+        "tools": video_tools() if is_video else image_tools(),
+        "compressed_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _publish(temp: Path, output: Path) -> None:
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, output)
+    fsync_dir(output.parent)
+
+
+def _age_days(job: CompressJob, now: datetime) -> float:
+    moment = job.captured_at
+    if moment is None:
+        moment = datetime.fromtimestamp(job.source.stat().st_mtime, UTC)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (now - moment).total_seconds() / 86400
+
+
