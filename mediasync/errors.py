@@ -14,6 +14,7 @@
     ├── ArchiveError               the NAS archive cannot be written or verified
     ├── SyncthingError             Syncthing unreachable, key rejected, folder unknown, timeout
     ├── ScanError                  a folder to watch or reconcile is missing or unreadable
+    ├── TableError                 a table reconciled with a bucket refused a read or write
     └── UnsafeDelete               a delete was refused by a safety gate or the circuit breaker
 
 Messages never contain secrets: callers pass names and paths, never credentials.
@@ -96,6 +97,10 @@ class SyncthingError(MediasyncError):
 
 
 class ScanError(MediasyncError):
+    pass
+
+
+class TableError(MediasyncError):
     pass
 
 

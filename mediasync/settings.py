@@ -196,6 +196,52 @@ class WatchSettings(BaseModel):
     stuck_after_hours_by_stage: dict[Stage, float] = Field(default_factory=dict)
 
 
+class RetentionRule(BaseModel):
+    """Objects with one of these extensions keep for `retention_days` instead of the bucket's
+    default; None keeps them for ever (e.g. keep JPGs). The first matching rule wins."""
+
+    extensions: list[str]  # lower-case, without the dot
+    retention_days: int | None = Field(None, ge=0)
+
+
+class BucketSettings(BaseModel):
+    """A Supabase Storage bucket: mirror, retention, and reconciliation with a table."""
+
+    url: str | None = None  # the project URL, https://<ref>.supabase.co
+    service_key: SecretStr | None = None
+    bucket: str | None = None
+    prefix: str = ""  # only this folder of the bucket
+    registry: Path = Path("bucket_registry")  # the local mirror
+    missing_list: Path = Path("bucket_missing_files.txt")
+    parallelism: int = Field(8, ge=1, le=64)
+    list_page_size: int = Field(100, ge=1, le=1000)
+    # retention: None turns it off
+    retention_days: int | None = Field(None, ge=0)
+    age_from: Literal["metadata", "path"] = "metadata"
+    path_pattern: str = "{device}/{YYYY}/{MM}/{DD}/{HH}{mm}{ss}"
+    path_timezone: str = "UTC"
+    retention_rules: list[RetentionRule] = Field(default_factory=list)
+    remove_local_copies: bool = True
+    apply_retention: bool = False  # deletes are a dry run until this or --apply
+    max_retention_deletes: int | None = Field(None, ge=0)  # more expired than this: none go
+    # reconciliation against a table (PostgREST)
+    table: str = "part_images"
+    key_column: str = "file_path"
+    url_column: str = "signed_url"
+    reconcile_extensions: list[str] = Field(default_factory=list)  # empty: every object
+    signed_url_seconds: int = Field(7 * 24 * 3600, ge=60)
+    signed_url_margin_seconds: int = Field(24 * 3600, ge=0)
+    insert_batch_size: int = Field(500, ge=1, le=1000)
+
+    @field_validator("path_pattern")
+    @classmethod
+    def _pattern_has_a_date(cls, value: str) -> str:
+        missing = [f"{{{part}}}" for part in ("YYYY", "MM", "DD") if f"{{{part}}}" not in value]
+        if missing:
+            raise ValueError(f"path_pattern needs {', '.join(missing)}")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEDIASYNC_", env_nested_delimiter="__", extra="forbid"
@@ -212,6 +258,7 @@ class Settings(BaseSettings):
     compression: CompressionSettings = CompressionSettings()
     notify: NotifySettings = NotifySettings()
     watch: WatchSettings = WatchSettings()
+    bucket: BucketSettings = BucketSettings()
 
     @field_validator("config_path")
     @classmethod

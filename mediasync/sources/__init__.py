@@ -25,4 +25,8 @@ def build_source(settings: Settings) -> Source:
         from mediasync.sources.icloud import ICloudSource
 
         return ICloudSource(settings)
+    if kind == "bucket":
+        from mediasync.sources.bucket import BucketSource
+
+        return BucketSource.from_settings(settings.bucket)
     raise ConfigError(f"source.kind: '{kind}' is not available in this version")

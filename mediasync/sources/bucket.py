@@ -1,0 +1,284 @@
+"""A Supabase Storage bucket as a source, on supabase-py's Storage client.
+
+Listing is complete: list-v2 pages through the whole bucket flat with a cursor; where a
+project does not offer list-v2, the folder listing is walked recursively, page by page.
+An entry is a folder when Storage says so (`id` and `metadata` both null), never because
+of a `.` in its name. Downloads stream to an atomic write checked against the listed
+size; transient failures (dropped connections, 5xx, 429) are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from storage3.exceptions import StorageApiError
+from storage3.types import SearchV2Options, SearchV2Result
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from mediasync.errors import AuthError, ConfigError, RateLimited, SourceError
+from mediasync.files import CHUNK, atomic_write
+from mediasync.model import MediaFile, MediaType, SourceAsset
+from mediasync.settings import BucketSettings
+from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
+from mediasync.supabase_client import SupabaseConnection, connect
+
+MAX_PER_CALL = 1000  # Storage's limit for remove and create_signed_urls
+PLACEHOLDER = ".emptyFolderPlaceholder"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BucketObject:
+    key: str
+    size: int | None
+    updated: datetime | None = None
+    mimetype: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def extension(self) -> str:
+        stem, dot, ext = self.name.rpartition(".")
+        return ext.lower() if dot and stem else ""
+
+
+@dataclass
+class Retry:
+    attempts: int = 4
+    first_wait: float = 0.5
+    max_wait: float = 10.0
+
+
+@dataclass
+class SignResult:
+    urls: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class BucketSource:
+    features = SourceFeatures(can_delete=True)
+
+    def __init__(self, connection: SupabaseConnection, bucket: str, *, prefix: str = "",
+                 page_size: int = 100, retry: Retry | None = None) -> None:
+        self.connection = connection
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.name = f"bucket:{bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self._storage = connection.client.storage.from_(bucket)
+        self._page_size = page_size
+        self._retry = retry or Retry()
+        self._host = urlsplit(connection.url).netloc
+        self._throttled = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: BucketSettings, retry: Retry | None = None) -> BucketSource:
+        if not settings.bucket:
+            raise ConfigError("bucket.bucket must be set")
+        return cls(connect(settings), settings.bucket, prefix=settings.prefix,
+                   page_size=settings.list_page_size, retry=retry)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # listing ---------------------------------------------------------------------------
+    def list_objects(self) -> Iterator[BucketObject]:
+        """Every object under the prefix, placeholders left out."""
+        first = self._list_v2_page(None)
+        entries = self._walk_v2(first) if first is not None else self._walk_v1()
+        return (obj for obj in entries if obj.name != PLACEHOLDER)
+
+    def _list_v2_page(self, cursor: str | None) -> SearchV2Result | None:
+        options: SearchV2Options = {"prefix": f"{self.prefix}/" if self.prefix else "",
+                                    "limit": MAX_PER_CALL}
+        if cursor:
+            options["cursor"] = cursor
+
+        def page() -> SearchV2Result | None:
+            try:
+                return self._storage.list_v2(options)
+            except StorageApiError as exc:
+                # An older Storage without list-v2 refuses the first page: walk the folders.
+                if cursor is None and _status(exc.status) in (400, 404):
+                    return None
+                raise
+
+        return self._call(page)
+
+    def _walk_v2(self, page: SearchV2Result | None) -> Iterator[BucketObject]:
+        while page is not None:
+            for item in page.objects:
+                yield _object(item.key or item.name, item.metadata, item.updated_at)
+            if not page.hasNext or not page.nextCursor:
+                return
+            page = self._list_v2_page(page.nextCursor)
+
+    def _walk_v1(self) -> Iterator[BucketObject]:
+        folders = [self.prefix]
+        while folders:
+            folder = folders.pop()
+            for entry in self._folder_entries(folder):
+                key = f"{folder}/{entry['name']}" if folder else entry["name"]
+                if entry.get("id") is None and entry.get("metadata") is None:
+                    folders.append(key)
+                else:
+                    yield _object(key, entry.get("metadata"), entry.get("updated_at"))
+
+    def _folder_entries(self, folder: str) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self._call(self._storage.list, folder, {
+                "limit": self._page_size, "offset": offset,
+                "sortBy": {"column": "name", "order": "asc"}})
+            yield from page
+            if len(page) < self._page_size:
+                return
+            offset += len(page)
+
+    # SourceHealth: what the deletion circuit breaker reads ---------------------------------
+    @property
+    def throttled(self) -> int:
+        """429 and 5xx answers so far."""
+        return self._throttled
+
+    def count_assets(self) -> int:
+        return sum(1 for _ in self.list_objects())
+
+    # Source protocol -------------------------------------------------------------------
+    def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
+        for obj in self.list_objects():
+            yield SourceAsset(source_id=obj.key, filename=obj.name, size=obj.size,
+                              created=obj.updated, media_type=media_type(obj),
+                              extra={"mimetype": obj.mimetype})
+
+    def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
+        return self.download_object(BucketObject(asset.source_id, asset.size), dest)
+
+    def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
+        removed = self.remove([f.source_id for f in files])
+        return [DeleteOutcome(f.source_id, f.source_id in removed,
+                              None if f.source_id in removed else "not found in the bucket")
+                for f in files]
+
+    # objects -----------------------------------------------------------------------------
+    def download_object(self, obj: BucketObject, dest: Path) -> Downloaded:
+        """Stream one object to `dest` atomically; the size must match the listing's."""
+        url = f"{self.connection.url}/storage/v1/object/authenticated/{self.bucket}/" \
+              f"{quote(obj.key, safe='/')}"
+
+        def attempt() -> Downloaded:
+            try:
+                with self.connection.http.stream("GET", url,
+                                                 headers=self.connection.auth_headers) as resp:
+                    if resp.is_error:
+                        resp.read()
+                        raise self._error(resp.status_code, _message(resp), obj.key)
+                    with atomic_write(dest, obj.size) as out:
+                        for chunk in resp.iter_bytes(CHUNK):
+                            out.write(chunk)
+            except httpx.TransportError as exc:
+                raise SourceError(f"{obj.key}: connection to Supabase Storage failed: "
+                                  f"{type(exc).__name__}", retryable=True, subject=obj.key) from exc
+            return Downloaded(dest, out.size, out.sha256)
+
+        return self._retrying(attempt)
+
+    def remove(self, keys: Sequence[str]) -> set[str]:
+        """Delete objects, at most 1000 per call; returns the keys Storage removed (a key
+        that was already gone is not an error, and is not returned)."""
+        removed: set[str] = set()
+        for batch in batches(list(keys), MAX_PER_CALL):
+            for row in self._call(self._storage.remove, list(batch)):
+                removed.add(row["name"])
+        return removed
+
+    def sign(self, keys: Sequence[str], seconds: int) -> SignResult:
+        """Signed download URLs, 1000 per call."""
+        result = SignResult()
+        for batch in batches(list(keys), MAX_PER_CALL):
+            for item in self._call(self._storage.create_signed_urls, list(batch), seconds):
+                if item["signedURL"]:
+                    result.urls[item["path"]] = item["signedURL"]
+                else:
+                    result.errors[item["path"]] = item["error"] or "not signed"
+        return result
+
+    # errors and retries --------------------------------------------------------------------
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call storage3 with retries, its errors translated into ours."""
+        def attempt() -> T:
+            try:
+                return fn(*args)
+            except StorageApiError as exc:
+                raise self._error(_status(exc.status), exc.message, None) from None
+            except httpx.TransportError as exc:
+                raise SourceError(f"Supabase Storage at {self._host} unreachable: "
+                                  f"{type(exc).__name__}", retryable=True) from exc
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(lambda exc: getattr(exc, "retryable", False)),
+            stop=stop_after_attempt(self._retry.attempts),
+            wait=wait_exponential(multiplier=self._retry.first_wait, max=self._retry.max_wait),
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def _error(self, status: int, message: str, key: str | None) -> SourceError:
+        where = f"{key}: " if key else ""
+        if status == 429 or status >= 500:
+            with self._lock:
+                self._throttled += 1
+        if status in (401, 403):
+            return AuthError(f"Supabase Storage at {self._host} rejected the service key "
+                             f"({status} {message}); check bucket.service_key", subject=key)
+        if status == 429:
+            return RateLimited(f"{where}Supabase Storage asks to slow down (429)", subject=key)
+        return SourceError(f"{where}Supabase Storage bucket {self.bucket!r}: {message} ({status})",
+                           retryable=status >= 500, subject=key)
+
+
+def _object(key: str, metadata: dict[str, Any] | None, updated: Any) -> BucketObject:
+    meta = metadata or {}
+    stamp = updated or meta.get("lastModified")
+    if isinstance(stamp, str):
+        stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    size = meta.get("size", meta.get("contentLength"))
+    return BucketObject(key, int(size) if size is not None else None, stamp, meta.get("mimetype"))
+
+
+def _status(status: int | str) -> int:
+    try:
+        return int(status)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _message(resp: httpx.Response) -> str:
+    try:
+        return str(json.loads(resp.content).get("message", resp.reason_phrase))
+    except (ValueError, AttributeError):
+        return resp.reason_phrase
+
+
+def media_type(obj: BucketObject) -> MediaType:
+    kind = (obj.mimetype or mimetypes.guess_type(obj.name)[0] or "").split("/")[0]
+    return {"image": MediaType.IMAGE, "video": MediaType.VIDEO}.get(kind, MediaType.OTHER)
