@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mediasync.commands import bucket as bucket_commands
 from mediasync.commands import icloud as icloud_commands
 from mediasync.commands import ledger as ledger_commands
 from mediasync.commands import operate
@@ -30,6 +31,7 @@ app = typer.Typer(help="Move your photos and videos into storage you own, prove 
 config_app = typer.Typer(help="Write or check a configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(syncthing_commands.app, name="syncthing")
+app.add_typer(bucket_commands.app, name="bucket")
 app.add_typer(icloud_commands.app, name="icloud")
 app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(sftp_commands.app, name="sftp")

@@ -71,6 +71,10 @@ def _check_source(settings: Settings) -> list[str]:
             return [f"source.path: {path} does not exist or is not a folder"]
     if source.kind == "icloud" and not settings.icloud.username:
         return ["icloud.username: required for the iCloud source"]
+    if source.kind == "bucket":
+        return [f"bucket.{name}: required for the bucket source"
+                for name in ("url", "service_key", "bucket")
+                if not getattr(settings.bucket, name)]
     return []
 
 

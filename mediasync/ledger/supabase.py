@@ -27,6 +27,7 @@ import httpx
 from postgrest import APIError, CountMethod, ReturnMethod, SyncSelectRequestBuilder
 from postgrest.types import JSON
 from pydantic import SecretStr
+from supabase import Client, SupabaseException, create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from mediasync.errors import ConfigError, LedgerError
@@ -45,7 +46,6 @@ from mediasync.ledger.columns import (
     utcnow,
 )
 from mediasync.model import MediaFile, Stage, StageChange, StageEvent, SyncOperation
-from supabase import Client, SupabaseException, create_client
 
 BATCH = 500  # rows per upsert or insert
 PAGE = 1000  # rows per read: Supabase's default max-rows
