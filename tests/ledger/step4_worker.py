@@ -15,6 +15,7 @@ from mediasync.settings import load_settings
 
 def main(config: Path, run_id: str, start_flag: Path) -> None:
     ctx = open_context(load_settings(config), run_id)
+    print("ready", flush=True)  # imports done, ledger open: both start on equal terms
     while not start_flag.exists():
         time.sleep(0.01)
     report = archive.run(ctx)

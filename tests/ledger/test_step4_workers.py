@@ -35,6 +35,7 @@ def test_two_workers_running_step_4_never_archive_the_same_file(
                                  str(workspace.config), f"worker-{n}", str(start)],
                                 cwd=REPO, stdout=subprocess.PIPE, text=True)
                for n in (1, 2)]
+    assert [w.stdout.readline().strip() for w in workers] == ["ready", "ready"]
     start.touch()
     outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0]
