@@ -19,6 +19,7 @@ from mediasync.commands import operate
 from mediasync.commands import sftp as sftp_commands
 from mediasync.commands import syncthing as syncthing_commands
 from mediasync.commands import watch as watch_commands
+from mediasync.commands.options import ConfigOption
 from mediasync.config_check import check_settings
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
@@ -41,9 +42,6 @@ for command in (watch_commands.watch, watch_commands.reconcile, watch_commands.d
 console = Console()
 errors = Console(stderr=True)
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="mediasync.toml to use (default: $MEDIASYNC_CONFIG, ./mediasync.toml)",
-    envvar="MEDIASYNC_CONFIG")]
 
 
 def _settings(config: Path | None) -> Settings:

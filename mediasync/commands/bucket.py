@@ -14,6 +14,7 @@ from rich.table import Table
 
 from mediasync.bucket_reconcile import ReconcileResult, repair, take_stock
 from mediasync.bucket_sync import SyncJob, SyncReport, run_sync
+from mediasync.commands.options import ConfigOption, JsonOption
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.progress import ProgressBars
 from mediasync.record_table import PostgrestRecordTable
@@ -27,10 +28,6 @@ errors = Console(stderr=True)
 T = TypeVar("T")
 SHOWN = 20  # rows of a long list shown in the tables; --json has them all
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="mediasync.toml to use (default: $MEDIASYNC_CONFIG, ./mediasync.toml)",
-    envvar="MEDIASYNC_CONFIG")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
 
 
 @app.command()

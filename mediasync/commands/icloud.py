@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import keyring
@@ -12,6 +11,7 @@ from pyicloud import PyiCloudService
 from pyicloud.exceptions import PyiCloudException, PyiCloudFailedLoginException
 from pyicloud.utils import get_password_from_keyring, store_password_in_keyring
 
+from mediasync.commands.options import ConfigOption
 from mediasync.errors import AuthError, MediasyncError
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.icloud_session import (
@@ -25,7 +25,6 @@ from mediasync.sources.icloud_session import (
 app = typer.Typer(help="Sign in to iCloud and check the stored session.",
                   no_args_is_help=True)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="mediasync.toml to use")]
 KeyringOption = Annotated[bool, typer.Option(
     "--keyring/--no-keyring", help="read the password from the system keyring if stored")]
 

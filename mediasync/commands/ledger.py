@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mediasync.commands.options import ConfigOption
 from mediasync.errors import MediasyncError
 from mediasync.ledger import SUPABASE, open_ledger
 from mediasync.ledger.base import Ledger
@@ -19,7 +20,6 @@ from mediasync.settings import Settings, load_settings
 app = typer.Typer(help="The ledger: schema migrations and what it holds.",
                   no_args_is_help=True)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="mediasync.toml to use.")]
 UrlOption = Annotated[str | None, typer.Option(
     "--url", help="Ledger URL instead of the configured ledger.url "
                   "(sqlite:///PATH, postgresql://..., supabase).")]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
+from mediasync.commands.options import ConfigOption
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.settings import Settings, load_settings
 
 app = typer.Typer(help="Check the SFTP source and the SFTP archive.", no_args_is_help=True)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="mediasync.toml to use")]
 
 
 @app.callback()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from mediasync.commands.options import ConfigOption
 from mediasync.errors import ConfigError
 from mediasync.pixel_setup import Finding, Status, diagnose
 from mediasync.settings import load_settings
@@ -16,9 +14,6 @@ from mediasync.settings import load_settings
 app = typer.Typer(help="Syncthing and the folder it shares with the Pixel.",
                   no_args_is_help=True, add_completion=False)
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="mediasync.toml to use (default: $MEDIASYNC_CONFIG, ./mediasync.toml)",
-    envvar="MEDIASYNC_CONFIG")]
 
 STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "red"}
 

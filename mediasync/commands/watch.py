@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mediasync.commands.options import ConfigOption, JsonOption
 from mediasync.doctor import DoctorReport, diagnose
 from mediasync.doctor_fixes import FIXES, FixResult, apply_fix
 from mediasync.errors import MediasyncError, SourceError
@@ -33,10 +34,6 @@ errors = Console(stderr=True)
 T = TypeVar("T")
 SHOWN = 10  # example paths per finding in the table; --json has the first ones too
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="mediasync.toml to use (default: $MEDIASYNC_CONFIG, ./mediasync.toml)",
-    envvar="MEDIASYNC_CONFIG")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
 @app.command()
