@@ -96,7 +96,7 @@ def _video_info(path: Path, verify: bool) -> MediaInfo:
     probed = video.probe(path)
     stream = video.video_stream(probed, path)
     if verify:
-        video.verify_decodes(path, probed)
+        video.verify_decodes(path)
     tags = probed.get("format", {}).get("tags", {})
     width, height = int(stream.get("width", 0)), int(stream.get("height", 0))
     rotation = video_rotation(stream)
