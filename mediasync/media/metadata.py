@@ -93,10 +93,8 @@ def _image_info(path: Path, verify: bool) -> MediaInfo:
 
 
 def _video_info(path: Path, verify: bool) -> MediaInfo:
-    probed = video.probe(path)
+    probed = video.probe(path, verify=verify)
     stream = video.video_stream(probed, path)
-    if verify:
-        video.verify_decodes(path)
     tags = probed.get("format", {}).get("tags", {})
     width, height = int(stream.get("width", 0)), int(stream.get("height", 0))
     rotation = video_rotation(stream)

@@ -1,10 +1,11 @@
-"""ffprobe and ffmpeg through ffmpeg-python: probing, proving a video decodes, and
-running an encode with progress. No shell: arguments go to the process as a list, and
+"""ffprobe and ffmpeg: probing, proving a video decodes, and running an encode with
+progress (built with ffmpeg-python). No shell: arguments go to the process as a list, and
 paths are absolute with the `file:` protocol so a name like `-x.mp4` or `a:b.mov` is
 only ever a file name."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
@@ -26,14 +27,34 @@ def ffmpeg_path(path: Path) -> str:
     return f"file:{path.resolve()}"
 
 
-def probe(path: Path) -> dict[str, Any]:
+def probe(path: Path, verify: bool = False) -> dict[str, Any]:
+    """ffprobe's format and streams. With `verify`, the same process also reads every
+    packet of every stream (truncation, a damaged container) and decodes every keyframe
+    (the codec works from the first frame to the last GOP): one process, because
+    starting ffprobe costs ~80 ms here, more than checking a phone clip. Decoding every
+    frame would cost as much as re-encoding it."""
     if path.stat().st_size == 0:
         raise MediaError(f"{path.name}: empty file", subject=path)
-    try:
-        return ffmpeg.probe(ffmpeg_path(path))
-    except ffmpeg.Error as exc:
-        raise MediaError(f"{path.name}: not a readable video: {_last_line(exc.stderr)}",
-                         subject=path) from None
+    checks = ["-skip_frame", "nokey", "-count_packets", "-count_frames"] if verify else []
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", *checks, "-show_format", "-show_streams", "-of", "json",
+         ffmpeg_path(path)], stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise MediaError(f"{path.name}: not a readable video: {_last_line(done.stderr)}",
+                         subject=path)
+    if verify and done.stderr.strip():
+        raise MediaError(f"{path.name}: video does not decode: {_last_line(done.stderr)}",
+                         subject=path)
+    info: dict[str, Any] = json.loads(done.stdout)
+    if verify and _read_count(video_stream(info, path), "nb_read_frames") == 0:
+        raise MediaError(f"{path.name}: video does not decode: no frame decoded",
+                         subject=path)
+    return info
+
+
+def _read_count(stream: dict[str, Any], key: str) -> int:
+    value = stream.get(key)
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
 
 
 def video_stream(info: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -49,27 +70,6 @@ def duration_of(info: dict[str, Any]) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
-
-
-def verify_decodes(path: Path) -> None:
-    """In one ffmpeg process, read every packet of every stream (catches truncation and
-    damaged containers at disk speed) and decode every keyframe of the video (proves the
-    codec works from the first frame to the last GOP). Decoding every frame would cost
-    as much as the encode; a spawn per check costs ~80 ms here, so there is one."""
-    source = ffmpeg.input(ffmpeg_path(path), skip_frame="nokey")
-    packets = source.output("-", format="null", map="0", c="copy")
-    keyframes = source["v:0"].output("-", format="null")
-    run_checked(path, ffmpeg.merge_outputs(packets, keyframes))
-
-
-def run_checked(path: Path, stream: Any) -> None:
-    """Run to the end with -xerror; any error line or exit status fails the file."""
-    args = ffmpeg.compile(stream.global_args("-nostdin", "-v", "error", "-xerror"))
-    process = _popen(args)
-    _, err = process.communicate()
-    if process.returncode != 0 or err.strip():
-        raise MediaError(f"{path.name}: video does not decode: {_last_line(err)}",
-                         subject=path)
 
 
 def run_with_progress(path: Path, stream: Any, total_seconds: float,
