@@ -45,6 +45,7 @@ class SourceSettings(BaseModel):
     kind: Literal["folder", "icloud", "bucket", "sftp"] = "folder"
     path: Path | None = None  # folder source
     delete: bool = False  # remove source originals in step 7 (under every safety gate)
+    parallel_downloads: int = Field(4, ge=1, le=32)  # folder and iCloud sources
 
 
 class DeleteGuards(BaseModel):

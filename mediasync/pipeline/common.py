@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from mediasync.errors import MediasyncError
@@ -11,6 +13,7 @@ from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.context import RunContext
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 BATCH_FILES = 100
 BATCH_SECONDS = 2.0
@@ -19,6 +22,24 @@ BATCH_SECONDS = 2.0
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def run_ahead(items: Iterable[T], work: Callable[[T], R],
+              workers: int) -> Iterator[tuple[T, Future[R]]]:
+    """Each item with its work running in `workers` threads, in the items' order, a few
+    items ahead of the caller. The items are produced in the caller's thread, so whatever
+    must be decided one at a time (a free file name) is decided there. Stopping early
+    cancels what has not started and waits for what has."""
+    window: deque[tuple[T, Future[R]]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="step") as pool:
+        try:
+            for item in items:
+                window.append((item, pool.submit(work, item)))
+                if len(window) > 2 * workers:
+                    yield window.popleft()
+            yield from window
+        finally:
+            pool.shutdown(cancel_futures=True)
 
 
 def failure(media: MediaFile, exc: BaseException) -> StageChange:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 from mediasync.errors import FileProblem
@@ -11,7 +12,7 @@ from mediasync.files import with_suffix_tag
 from mediasync.media.capture import capture_time
 from mediasync.model import MediaFile, MediaType, SourceAsset, Stage, StageChange
 from mediasync.naming import prefixed_name
-from mediasync.pipeline.common import ChangeWriter, chunks
+from mediasync.pipeline.common import ChangeWriter, run_ahead
 from mediasync.pipeline.context import RunContext, StepReport
 
 MAX_DOWNLOAD_ATTEMPTS = 3
@@ -30,25 +31,61 @@ def run(ctx: RunContext) -> StepReport:
         report.message = f"would download {len(wanted)} new assets"
         return report.finish()
     incoming = ctx.path("incoming")
+    recorder = _Recorder(ctx, retry)
+    stopped: list[BaseException] = []  # the source failed as a whole: start nothing more
     claimed: set[Path] = set()
-    for batch in chunks(wanted, RECORD_EVERY):
-        new_rows: list[MediaFile] = []
-        try:
-            with ChangeWriter(ctx) as retried:
-                for asset in batch:
-                    media = _fetch(ctx, asset, incoming, claimed, report)
-                    if asset.source_id in retry:
-                        retried.add(_retry_change(retry[asset.source_id], media))
-                    else:
-                        new_rows.append(media)
-                    ctx.progress(report.done + report.failed + report.skipped, len(wanted),
-                                 asset.filename)
-        finally:
-            # recorded even when the source fails mid-batch: those files are here
-            ctx.ledger.add_files(new_rows, ctx.run_id)
+
+    def planned() -> Iterator[tuple[SourceAsset, Path | None]]:
+        for asset in wanted:
+            if stopped:
+                return
+            yield asset, _working_name(incoming, asset, claimed) if _wanted(asset) else None
+
+    try:
+        for (asset, _), pending in run_ahead(planned(), partial(_transfer, ctx),
+                                             ctx.source.parallel_downloads):
+            try:
+                media = pending.result() or _left_alone(ctx, asset, report)
+            except FileProblem as exc:
+                media = _failed(_new_row(ctx, asset), str(exc), report)
+            except Exception as exc:  # the source itself: what is in flight still lands
+                stopped.append(exc)
+                continue
+            if media.workflow_stage == Stage.DOWNLOADED:
+                report.done += 1
+                report.bytes += media.size or 0
+            recorder.add(asset, media)
+            ctx.progress(report.done + report.failed + report.skipped, len(wanted),
+                         asset.filename)
+    finally:
+        recorder.flush()  # also when the source fails: the files that arrived are here
+    if stopped:
+        raise stopped[0]
     report.message = (f"{report.done} downloaded, {report.failed} failed, "
                       f"{report.skipped} skipped")
     return report.finish()
+
+
+class _Recorder:
+    """New files and retried ones, written to the ledger every RECORD_EVERY files."""
+
+    def __init__(self, ctx: RunContext, retry: dict[str, MediaFile]) -> None:
+        self._ctx, self._retry = ctx, retry
+        self._new: list[MediaFile] = []
+        self._retried = ChangeWriter(ctx)
+
+    def add(self, asset: SourceAsset, media: MediaFile) -> None:
+        if asset.source_id in self._retry:
+            self._retried.add(_retry_change(self._retry[asset.source_id], media))
+        else:
+            self._new.append(media)
+        if len(self._new) >= RECORD_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        self._ctx.ledger.add_files(self._new, self._ctx.run_id)
+        self._new = []
+        self._retried.flush()
 
 
 def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
@@ -80,37 +117,50 @@ def _keep_groups_together(assets: Sequence[SourceAsset]) -> list[SourceAsset]:
 
 
 def _planned_action(asset: SourceAsset) -> str:
-    if asset.media_type in (MediaType.SIDECAR, MediaType.OTHER):
+    if not _is_media(asset):
         return f"skip ({asset.media_type.value})"
     if asset.size == 0:
         return "fail (empty file)"
     return "download"
 
 
-def _fetch(ctx: RunContext, asset: SourceAsset, incoming: Path, claimed: set[Path],
-           report: StepReport) -> MediaFile:
-    media = MediaFile(
+def _new_row(ctx: RunContext, asset: SourceAsset) -> MediaFile:
+    return MediaFile(
         source=ctx.source.name, source_id=asset.source_id, filename=asset.filename,
         size=asset.size, captured_at=asset.created, media_type=asset.media_type,
         favorite=asset.favorite, group_id=asset.group_id, source_meta=dict(asset.extra),
         attempts=1,
     )
-    if asset.media_type in (MediaType.SIDECAR, MediaType.OTHER):
-        report.skipped += 1
-        media.workflow_stage = Stage.SKIPPED
-        media.error = f"not a photo or video ({asset.media_type.value}): left at the source"
-        return media
-    if asset.size == 0:
-        return _failed(media, "empty file (0 bytes) at the source", report)
-    dest = _working_name(incoming, asset, claimed)
-    try:
-        got = ctx.source.download(asset, dest)
-    except FileProblem as exc:
-        return _failed(media, str(exc), report)
+
+
+def _is_media(asset: SourceAsset) -> bool:
+    return asset.media_type not in (MediaType.SIDECAR, MediaType.OTHER)
+
+
+def _wanted(asset: SourceAsset) -> bool:
+    return _is_media(asset) and asset.size != 0
+
+
+def _transfer(ctx: RunContext, planned: tuple[SourceAsset, Path | None]) -> MediaFile | None:
+    """In a download thread: the bytes and, read from them, the capture time."""
+    asset, dest = planned
+    if dest is None:
+        return None
+    media = _new_row(ctx, asset)
+    got = ctx.source.download(asset, dest)
     media.size, media.content_hash, media.local_path = got.size, got.sha256, str(got.path)
     media.captured_at = capture_time(got.path, asset.media_type) or asset.created
-    report.done += 1
-    report.bytes += got.size
+    return media
+
+
+def _left_alone(ctx: RunContext, asset: SourceAsset, report: StepReport) -> MediaFile:
+    """The row of an asset that is not downloaded: a sidecar, another file, an empty one."""
+    media = _new_row(ctx, asset)
+    if _is_media(asset):
+        return _failed(media, "empty file (0 bytes) at the source", report)
+    report.skipped += 1
+    media.workflow_stage = Stage.SKIPPED
+    media.error = f"not a photo or video ({asset.media_type.value}): left at the source"
     return media
 
 

@@ -5,6 +5,7 @@ bad file fails alone; sidecars and unknown types are skipped with the reason."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from mediasync.errors import FileProblem, MediaError
 from mediasync.media.metadata import MediaInfo, read_metadata
 from mediasync.model import MediaFile, MediaType, Stage, StageChange
 from mediasync.naming import prefixed_name
-from mediasync.pipeline.common import ChangeWriter, failure, plan_row, take
+from mediasync.pipeline.common import ChangeWriter, failure, plan_row, run_ahead, take
 from mediasync.pipeline.context import RunContext, StepReport
 
 _LIVE_IMAGE_EXTENSIONS = ("HEIC", "heic", "JPG", "jpg", "JPEG", "jpeg")
@@ -30,29 +31,43 @@ def run(ctx: RunContext) -> StepReport:
     folder = ctx.path("processing")
     folder.mkdir(parents=True, exist_ok=True)
     with ChangeWriter(ctx) as changes:
-        for number, media in enumerate(files, 1):
-            changes.add(_process_one(ctx, media, folder, report))
+        # moves one at a time (each picks a free name), decoding on every core
+        moved = ((media, _moved(media, folder)) for media in files)
+        for number, ((media, working), pending) in enumerate(
+                run_ahead(moved, _read, os.cpu_count() or 1), 1):
+            changes.add(_outcome(ctx, media, working, pending, report))
             ctx.progress(number, len(files), media.filename)
     report.message = (f"{report.done} processed, {report.skipped} skipped,"
                       f" {report.failed} failed")
     return report.finish()
 
 
-def _process_one(ctx: RunContext, media: MediaFile, folder: Path,
-                 report: StepReport) -> StageChange:
-    assert media.id is not None
+def _moved(media: MediaFile, folder: Path) -> Path | FileProblem:
     try:
-        working = _move_to(media, folder)
+        return _move_to(media, folder)
     except FileProblem as exc:
+        return exc
+
+
+def _read(item: tuple[MediaFile, Path | FileProblem]) -> MediaInfo | None:
+    media, working = item
+    return None if isinstance(working, FileProblem) else read_metadata(working, media.media_type)
+
+
+def _outcome(ctx: RunContext, media: MediaFile, working: Path | FileProblem,
+             pending: Future[MediaInfo | None], report: StepReport) -> StageChange:
+    assert media.id is not None
+    if isinstance(working, FileProblem):
         report.failed += 1
-        return failure(media, exc)
+        return failure(media, working)
     try:
-        info = read_metadata(working, media.media_type)
+        info = pending.result()
     except MediaError as exc:
         report.failed += 1
         change = failure(media, MediaError(as_told_of(media, working, str(exc))))
         change.updates["local_path"] = str(working)  # it was moved before it failed
         return change
+    assert info is not None
     updates: dict[str, Any] = {"local_path": str(working), "media_metadata": info.as_dict()}
     if not info.handled:
         report.skipped += 1

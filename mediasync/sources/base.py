@@ -38,6 +38,7 @@ class DeleteOutcome:
 class Source(Protocol):
     name: str  # the `source` column of the ledger, e.g. "folder:/home/me/Pictures"
     features: SourceFeatures
+    parallel_downloads: int  # how many `download` calls step 1 may run at once
 
     def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
         """Yield assets, newest first where the source can tell. `known` holds source ids the

@@ -75,8 +75,10 @@ class BucketSource:
     features = SourceFeatures(can_delete=True)
 
     def __init__(self, connection: SupabaseConnection, bucket: str, *, prefix: str = "",
-                 page_size: int = 100, retry: Retry | None = None) -> None:
+                 page_size: int = 100, retry: Retry | None = None,
+                 parallel_downloads: int = 1) -> None:
         self.connection = connection
+        self.parallel_downloads = parallel_downloads
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.name = f"bucket:{bucket}" + (f"/{self.prefix}" if self.prefix else "")
@@ -92,7 +94,8 @@ class BucketSource:
         if not settings.bucket:
             raise ConfigError("bucket.bucket must be set")
         return cls(connect(settings), settings.bucket, prefix=settings.prefix,
-                   page_size=settings.list_page_size, retry=retry)
+                   page_size=settings.list_page_size, retry=retry,
+                   parallel_downloads=settings.parallelism)
 
     def close(self) -> None:
         self.connection.close()

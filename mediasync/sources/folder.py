@@ -40,8 +40,9 @@ def decode_relpath(source_id: str) -> bytes:
 class FolderSource:
     features = SourceFeatures(can_delete=True, deletes_are_recoverable=False)
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, parallel_downloads: int = 1) -> None:
         self.root = root
+        self.parallel_downloads = parallel_downloads
         self.name = f"folder:{root}"
 
     def _check_root(self) -> None:

@@ -10,6 +10,7 @@ asset changed on iCloud since then is refused (CONFLICT) rather than deleted.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
@@ -68,9 +69,11 @@ class ICloudSource:
         self.settings = settings
         self.icloud = settings.icloud
         self.name = f"icloud:{username(settings)}"
+        self.parallel_downloads = settings.source.parallel_downloads
         self.backoff = Backoff(settings.icloud, sleep)
         self._service: PyiCloudService | None = None
         self._downloads: requests.Session | None = None
+        self._downloads_made = threading.Lock()  # step 1 downloads from several threads
 
     @property
     def service(self) -> PyiCloudService:
@@ -207,13 +210,14 @@ class ICloudSource:
         """A plain session for asset bytes, on the service session's cookies and TLS
         settings: pyicloud's own session rewrites its files to disk after every request,
         which costs more than a small asset's transfer."""
-        if self._downloads is None:
-            service = self.service.session
-            self._downloads = requests.Session()
-            self._downloads.cookies = service.cookies
-            self._downloads.headers.update(service.headers)
-            self._downloads.verify, self._downloads.trust_env = service.verify, \
-                service.trust_env
+        with self._downloads_made:
+            if self._downloads is None:
+                service = self.service.session
+                session = requests.Session()
+                session.cookies = service.cookies
+                session.headers.update(service.headers)
+                session.verify, session.trust_env = service.verify, service.trust_env
+                self._downloads = session
         return self._downloads
 
     def _fetch(self, url: str, asset: SourceAsset, dest: Path) -> Downloaded:

@@ -37,6 +37,7 @@ class SftpSource:
 
     def __init__(self, config: SftpSourceSettings, settings: Settings) -> None:
         self.config = config
+        self.parallel_downloads = config.parallel_transfers
         self.link = SshLink(config, settings, SshErrors(SourceError, AuthError))
         self.root = config.root.encode("utf-8")
         self.name = f"sftp://{self.link.label}/{config.root}"

@@ -135,3 +135,24 @@ def test_expired_session_fails_step_one_and_changes_nothing(settings: Settings,
         ctx.ledger.close()
     incoming = settings.resolve(settings.workflow.incoming)
     assert not incoming.exists() or list(incoming.iterdir()) == []
+
+
+def test_auth_error_amid_parallel_downloads_records_every_file_that_landed(
+        settings: Settings, media_server: FakeICloud) -> None:
+    """Four downloads at a time: when one is refused, the others in flight still finish,
+    and every file in incoming/ is in the ledger, so a rerun downloads none of them twice."""
+    assert settings.source.parallel_downloads == 4
+    media_server.fail("/content/P003/", 401)
+    ctx = open_context(settings, "run-1")
+    try:
+        with pytest.raises(AuthError, match="mediasync icloud login"):
+            STEPS[0].run(ctx)
+        recorded = {Path(m.local_path) for m in ctx.ledger.files_at([Stage.DOWNLOADED])
+                    if m.local_path}
+    finally:
+        ctx.ledger.close()
+    landed = set(settings.resolve(settings.workflow.incoming).iterdir())
+    assert landed == recorded and 0 < len(landed) < FILES
+
+    reports = run_steps(settings, "run-2")  # the refusal was a one-off
+    assert reports[0].done == FILES - len(landed) and reports[0].failed == 0
