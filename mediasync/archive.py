@@ -7,6 +7,7 @@ one, `mediasync.sftp_archive.SftpArchive` the one reached over SFTP.
 from __future__ import annotations
 
 import errno
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,11 +65,15 @@ def collision_names(target: P, content_hash: str) -> Iterator[P]:
 
 
 class NasArchive:
-    parallel_transfers = 1  # one disk: parallel copies only seek
+    # two: one file's hashing overlaps the other's disk work; more would only seek
+    parallel_transfers = 2
 
     def __init__(self, root: Path, layout: str = "{YYYY}/{MM}/{DD}/{name}") -> None:
         self.root = root
         self.layout = layout
+        # names being written right now: a second writer must not pick one of them
+        self._writing: set[Path] = set()
+        self._naming = threading.Lock()
 
     def check(self) -> None:
         """A missing root means an unmounted NAS: never create it, never write beside it."""
@@ -89,9 +94,11 @@ class NasArchive:
     def store(self, working_copy: Path, media: MediaFile, name: str) -> Archived:
         if not media.content_hash:
             raise FileProblem(f"{media.label}: no content hash recorded", subject=media.source_id)
-        target = self._free_target(self.target_for(media, name), media)
-        if target.exists():  # ours, from a run that died before recording it
-            return Archived(target, self._reread(target, media), already_there=True)
+        with self._naming:
+            target = self._free_target(self.target_for(media, name), media)
+            if target.exists():  # ours, from a run that died before recording it
+                return Archived(target, self._reread(target, media), already_there=True)
+            self._writing.add(target)
         try:
             written = copy_hashed(working_copy, target, expected_size=media.size)
         except FileNotFoundError as exc:
@@ -103,6 +110,9 @@ class NasArchive:
             raise
         except OSError as exc:
             raise self._error(exc) from None
+        finally:
+            with self._naming:
+                self._writing.discard(target)
         if written.sha256 != media.content_hash:
             target.unlink(missing_ok=True)
             raise FileProblem(f"{media.label}: working copy no longer matches the downloaded bytes",
@@ -112,6 +122,8 @@ class NasArchive:
     def _free_target(self, target: Path, media: MediaFile) -> Path:
         """The first candidate that is free or already holds exactly these bytes."""
         for candidate in collision_names(target, media.content_hash):  # type: ignore[arg-type]
+            if candidate in self._writing:
+                continue
             if not candidate.exists() or self._holds(candidate, media):
                 return candidate
         raise ArchiveError(f"NAS archive: no free name for {target}")

@@ -1,7 +1,7 @@
 """Step 4: a verified copy of every file on the NAS.
 
 Stores run a few files ahead of the bookkeeping, `archive.parallel_transfers` at a time
-(one for a mounted NAS, more over SFTP where each file waits on round trips). Only the
+(two for a mounted NAS, more over SFTP where each file waits on round trips). Only the
 first file of each content hash is started ahead: its twins are decided once it is done.
 """
 
