@@ -25,7 +25,7 @@ from steps.step2_pixel_sync import pixel_sync
 from steps.step3_pixel_verify import pixel_verify
 from steps.step4_nas_archive import nas_archive
 from steps.step5_processing import processing
-from steps.step6_compression import compression
+from steps.step6_compression import cluster_compressor, compression
 from steps.step7_source_delete import source_delete
 from steps.step8_cleanup import cleanup
 from tasks.alerts import alert_on_failure
@@ -54,10 +54,12 @@ def media_sync(
     if start > end:
         return Failed(message=f"start ({start}) is after end ({end})")
     settings = load_settings(Path(config) if config else None)
+    compress = cluster_compressor(settings.compression)  # here, outside any task
     run_id = str(flow_run.id or "local")
     try:
         with _ledger_lock(settings, run_id, dry_run, wait_for_lock):
-            ctx = open_context(settings, run_id, dry_run=dry_run, limit=limit)
+            ctx = open_context(settings, run_id, dry_run=dry_run, limit=limit,
+                               compress=compress)
             try:
                 return _run_steps(ctx, start, end)
             finally:

@@ -16,7 +16,7 @@ from concurrent.futures import (
     as_completed,
 )
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Protocol
 
 from mediasync.media.compress import CompressionResult, CompressJob, compress_file
 from mediasync.media.video import VideoProgress
@@ -24,27 +24,39 @@ from mediasync.model import MediaType
 from mediasync.settings import CompressionSettings
 
 FilesProgress = Callable[[int, int, str], None]  # (files done, files in all, file name)
+VideosProgress = Callable[[CompressJob], VideoProgress]  # one video's seconds callback
+ResultHeard = Callable[[int, CompressionResult], None]  # (index in jobs, its result)
+
+
+class Compressor(Protocol):
+    """What compresses many files: `compress_many` on this machine's cores, or another
+    machinery given the same promises (results in the order of `jobs`, each file failing
+    alone, `on_result` called in the caller's thread)."""
+
+    def __call__(self, jobs: Sequence[CompressJob], settings: CompressionSettings, *,
+                 progress: FilesProgress | None = None,
+                 video_progress: VideosProgress | None = None,
+                 on_result: ResultHeard | None = None) -> list[CompressionResult]: ...
 
 
 def compress_many(jobs: Sequence[CompressJob], settings: CompressionSettings,
                   workers: int | None = None, progress: FilesProgress | None = None,
-                  video_progress: Callable[[CompressJob], VideoProgress] | None = None,
-                  on_result: Callable[[int, CompressionResult], None] | None = None,
-                  executor: Executor | None = None) -> list[CompressionResult]:
-    """Results in the order of `jobs`. `workers` overrides `settings.image_workers`;
-    `video_progress(job)` gives the (done_seconds, total_seconds) callback of one video;
-    `on_result(index, result)` hears of each file as it finishes, in this thread (so a
-    caller can record results as they come rather than all at the end). With `executor`
-    (a Dask cluster's, say) every job runs there, and videos report no seconds."""
+                  video_progress: VideosProgress | None = None,
+                  on_result: ResultHeard | None = None) -> list[CompressionResult]:
+    """Results in the order of `jobs`. `workers` overrides `settings.image_workers`
+    (1: images one at a time in a thread, no process pool); `video_progress(job)` gives
+    the (done_seconds, total_seconds) callback of one video; `on_result(index, result)`
+    hears of each file as it finishes, in this thread (so a caller can record results as
+    they come rather than all at the end)."""
     tally = _Tally(len(jobs), progress)
     results: dict[int, CompressionResult] = {}
     images = {i for i, job in enumerate(jobs) if job.kind == MediaType.IMAGE}
     image_workers = workers or settings.image_workers or os.cpu_count() or 1
-    with _image_executor(image_workers, len(images), executor) as pool, \
-            _video_executor(settings.video_workers, executor) as threads:
+    with _image_executor(image_workers, len(images)) as pool, \
+            ThreadPoolExecutor(max_workers=settings.video_workers) as threads:
         pending: dict[Future[CompressionResult], int] = {}
         for i, job in enumerate(jobs):
-            if i in images or executor is not None:
+            if i in images:
                 pending[pool.submit(compress_file, job, settings)] = i
             else:
                 callback = video_progress(job) if video_progress else None
@@ -58,9 +70,7 @@ def compress_many(jobs: Sequence[CompressJob], settings: CompressionSettings,
     return [results[i] for i in range(len(jobs))]
 
 
-def _image_executor(workers: int, count: int, given: Executor | None) -> Executor:
-    if given is not None:
-        return _Borrowed(given)
+def _image_executor(workers: int, count: int) -> Executor:
     if workers <= 1 or count <= 1:
         return ThreadPoolExecutor(max_workers=1)  # not worth starting processes
     # forkserver: workers start from a clean process, not from a fork of one that runs
@@ -70,32 +80,12 @@ def _image_executor(workers: int, count: int, given: Executor | None) -> Executo
     return ProcessPoolExecutor(max_workers=min(workers, count), mp_context=context)
 
 
-def _video_executor(workers: int, given: Executor | None) -> Executor:
-    return _Borrowed(given) if given is not None else ThreadPoolExecutor(max_workers=workers)
-
-
-class _Borrowed(Executor):
-    """Someone else's executor: used here, shut down by its owner."""
-
-    def __init__(self, inner: Executor) -> None:
-        self._inner = inner
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self._inner.submit(fn, *args, **kwargs)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        return None
-
-
 def _outcome(job: CompressJob, future: Future[CompressionResult]) -> CompressionResult:
     try:
         return future.result()
     except BrokenProcessPool:
         return CompressionResult(job.source, "failed",
                                  f"{job.source.name}: the image worker process died")
-    except Exception as exc:  # a remote worker lost, a job that could not be shipped
-        return CompressionResult(job.source, "failed",
-                                 f"{job.source.name}: worker failed: {type(exc).__name__}: {exc}")
 
 
 class _Tally:

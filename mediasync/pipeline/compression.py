@@ -1,13 +1,11 @@
 """Step 6: shrink what the owner's rules ask to shrink, into the compressed tree beside
 the archive (same date layout). Images go through a process pool, videos one at a time
-with ffmpeg's progress. The archived original is replaced only with replace_original."""
+with ffmpeg's progress, unless the run's context brings another compressor (a Dask
+cluster's). The archived original is replaced only with replace_original."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from concurrent.futures import Executor
-from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -15,7 +13,6 @@ from mediasync.archive import NasArchive
 from mediasync.errors import ArchiveError, FileProblem, MediaError
 from mediasync.files import copy_hashed, sha256_file
 from mediasync.media.compress import CompressionResult, CompressJob, choose_rule
-from mediasync.media.dask_runner import dask_executor
 from mediasync.media.parallel import compress_many
 from mediasync.media.video import VideoProgress
 from mediasync.model import MediaFile, Stage, StageChange
@@ -59,21 +56,11 @@ def _compress_all(ctx: RunContext, files: list[MediaFile], changes: ChangeWriter
     def record(index: int, result: CompressionResult) -> None:
         changes.add(_outcome(ctx, runnable[index], result, report))
 
-    settings = ctx.settings.compression
     meter = _Meter(ctx, {job.source.name: m.filename for job, m in zip(jobs, runnable,
                                                                      strict=True)})
-    with _cluster(settings.dask_address) as executor:
-        compress_many(jobs, settings, progress=meter.file_done, executor=executor,
-                      video_progress=meter.video, on_result=record)
-
-
-@contextmanager
-def _cluster(address: str | None) -> Iterator[Executor | None]:
-    if address is None:
-        yield None
-        return
-    with dask_executor(address) as executor:
-        yield executor
+    compress = ctx.compress or compress_many
+    compress(jobs, ctx.settings.compression, progress=meter.file_done,
+             video_progress=meter.video, on_result=record)
 
 
 def job_for(ctx: RunContext, media: MediaFile) -> CompressJob:

@@ -6,11 +6,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediasync.ledger.base import Ledger
 from mediasync.settings import Settings
 from mediasync.sources.base import Source
+
+if TYPE_CHECKING:  # the media stack (Pillow, ffmpeg) loads only where step 6 runs
+    from mediasync.media.parallel import Compressor
 
 ProgressCallback = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -28,6 +31,9 @@ class RunContext:
     dry_run: bool = False
     limit: int | None = None
     progress: ProgressCallback = _no_progress
+    # step 6's; None: compress_many on this machine's cores. The Prefect layer gives
+    # another (a Dask cluster's) when compression.dask_address is set.
+    compress: Compressor | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mediasync"))
 
     def path(self, folder: str) -> Any:
