@@ -134,8 +134,8 @@ class SftpSourceSettings(SshEndpoint):
 
 
 class SftpArchiveSettings(SshEndpoint):
-    # server: hash on the server (openssl dgst, else sha256sum), refuse to run without it;
-    # read: read back over SFTP; auto: server when a probe proves it works, else read
+    # server: hash on the server (python3, openssl or sha256sum), refuse to run without
+    # it; read: read back over SFTP; auto: server when a probe proves it works, else read
     verify: Literal["auto", "server", "read"] = "auto"
 
     @field_validator("verify", mode="before")

@@ -1,12 +1,13 @@
 """How the SFTP archive re-reads what it wrote: with the fastest tool the server has that
-hashes right (openssl, else sha256sum), else by reading back over SFTP. Servers with fewer
-tools are real sshd instances whose sessions get a PATH holding only the programs a test
-gives them (sshd's SetEnv)."""
+hashes right (python3's hashlib, else openssl, else sha256sum), else by reading back over
+SFTP. Servers with fewer tools are real sshd instances whose sessions get a PATH holding
+only the programs a test gives them (sshd's SetEnv)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,21 +22,34 @@ from tests.sftp.sshd import Sshd, start_sshd
 
 WHEN = datetime(2024, 5, 6, tzinfo=UTC)
 # Names the shell, the tools' own escaping (sha256sum escapes a backslash) and option
-# parsing could trip over; a newline cannot be one line to the hashing shell.
+# parsing could trip over; a newline cannot be one line to the hasher: read back.
 ODD_NAMES = ["two  spaces.jpg", "it's \"quoted\" $(touch x) `y`.jpg", "back\\slash.jpg",
              "-dash.jpg", "--.jpg", "café ü 日本.jpg", "new\nline.jpg"]
-# A server that changes a temp file after it was written and before it is hashed: the
-# path is the last argument. The write probe is not a temp file and stays intact.
-TAMPERING = f"""#!/bin/sh
+# Servers that change a temp file after it was written and before it is hashed; the write
+# probe is not a temp file and stays intact. A tool started per file gets the path as its
+# last argument; python3 reads the paths on its input, passed on after the change.
+TAMPERING_TOOL = f"""#!/bin/sh
 for p; do :; done
 case "$p" in *{PARTIAL_SUFFIX}) printf changed >> "$p" ;; esac
 exec {{real}} "$@"
+"""
+TAMPERING_PYTHON = f"""#!{{real}}
+import subprocess, sys
+hasher = subprocess.Popen(["{{real}}", *sys.argv[1:]], stdin=subprocess.PIPE)
+for line in sys.stdin.buffer:
+    if line[:-1].endswith(b"{PARTIAL_SUFFIX}"):
+        with open(line[:-1], "ab") as f:
+            f.write(b"changed")
+    hasher.stdin.write(line)
+    hasher.stdin.flush()
 """
 
 ServerWith = Callable[..., Sshd]
 
 
 def _installed(program: str) -> Path:
+    if program == "python3":  # the interpreter itself, not a wrapper that needs a PATH
+        return Path(sys.executable).resolve()
     found = shutil.which(program)
     assert found, f"{program} is not installed (scripts/test.sh installs it)"
     return Path(found)
@@ -57,7 +71,8 @@ def server_with(tmp_path: Path) -> Iterator[ServerWith]:
             else:
                 (tools / name).write_text(program)
                 (tools / name).chmod(0o755)
-        server = start_sshd(home, f"SetEnv PATH={tools}\n")
+        # HOME too: a login shell's rc file in the real home could put more on PATH
+        server = start_sshd(home, f"SetEnv PATH={tools} HOME={home}\n")
         started.append(server)
         return server
 
@@ -66,13 +81,16 @@ def server_with(tmp_path: Path) -> Iterator[ServerWith]:
         server.stop()
 
 
-@pytest.fixture(params=["openssl dgst", "sha256sum"])
+@pytest.fixture(params=["python3 hashlib", "openssl dgst", "sha256sum"])
 def hashing_server(request: pytest.FixtureRequest, sshd: Sshd,
                    server_with: ServerWith) -> tuple[Sshd, str]:
     """A server and the hasher it should get: the session's server has every tool, the
-    other one sha256sum but no openssl."""
-    if request.param == "openssl dgst":
+    others lack python3, then openssl too."""
+    if request.param == "python3 hashlib":
         return sshd, request.param
+    if request.param == "openssl dgst":
+        return server_with(openssl=_installed("openssl"),
+                           sha256sum=_installed("sha256sum")), request.param
     return server_with(sha256sum=_installed("sha256sum")), request.param
 
 
@@ -105,15 +123,17 @@ def test_each_hasher_verifies_adopts_and_tells_apart_odd_names(
     assert len(_files(tmp_path / "nas")) == 2 * len(ODD_NAMES)
 
 
-@pytest.mark.parametrize(("tool", "program"), [("openssl dgst", "openssl"),
-                                               ("sha256sum", "sha256sum")])
+@pytest.mark.parametrize(("tool", "program", "tampering"), [
+    ("python3 hashlib", "python3", TAMPERING_PYTHON),
+    ("openssl dgst", "openssl", TAMPERING_TOOL),
+    ("sha256sum", "sha256sum", TAMPERING_TOOL)])
 def test_bytes_changed_on_the_server_before_the_hash_never_get_a_final_name(
-        tmp_path: Path, server_with: ServerWith, tool: str, program: str):
-    server = server_with(**{program: TAMPERING.format(real=_installed(program))})
+        tmp_path: Path, server_with: ServerWith, tool: str, program: str, tampering: str):
+    server = server_with(**{program: tampering.format(real=_installed(program))})
     (tmp_path / "nas").mkdir()
     archive = archive_on(server, tmp_path / "nas")
     archive.check()
-    assert archive.hasher == tool  # with sha256sum alone: the fallback when openssl is missing
+    assert archive.hasher == tool  # the only one there: the fallbacks work
 
     media = recorded(tmp_path / "copy", b"the downloaded bytes", WHEN)
     with pytest.raises(ArchiveError, match="reads back different bytes than written"):
@@ -123,7 +143,7 @@ def test_bytes_changed_on_the_server_before_the_hash_never_get_a_final_name(
 
 def test_without_a_hasher_auto_reads_back_and_server_refuses(tmp_path: Path,
                                                              server_with: ServerWith):
-    server = server_with()  # a shell, but neither openssl nor sha256sum
+    server = server_with()  # a shell, but neither python3, openssl nor sha256sum
     (tmp_path / "nas").mkdir()
     archive = archive_on(server, tmp_path / "nas")
     archive.check()
@@ -135,6 +155,6 @@ def test_without_a_hasher_auto_reads_back_and_server_refuses(tmp_path: Path,
 
     assert SftpArchiveSettings(host="nas", verify="sha256sum").verify == "server"  # old name
     for verify in ("server", "sha256sum"):
-        with pytest.raises(ArchiveError, match="verify = server, but neither openssl nor"):
+        with pytest.raises(ArchiveError, match="verify = server, but neither python3,"):
             archive_on(server, tmp_path / "nas", verify=verify).check()
     assert [p.name for p in _files(tmp_path / "nas")] == ["IMG.jpg"]  # the probe removed
