@@ -135,8 +135,15 @@ class SftpSourceSettings(SshEndpoint):
 
 
 class SftpArchiveSettings(SshEndpoint):
-    # auto: sha256sum on the server when a probe proves it sees the SFTP paths, else read back
-    verify: Literal["auto", "sha256sum", "read"] = "auto"
+    # server: hash on the server (python3, openssl or sha256sum), refuse to run without
+    # it; read: read back over SFTP; auto: server when a probe proves it works, else read
+    verify: Literal["auto", "server", "read"] = "auto"
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _old_name(cls, value: Any) -> Any:
+        # "sha256sum" named the server-side hash when sha256sum was its only tool
+        return "server" if value == "sha256sum" else value
 
 
 class SftpSettings(BaseModel):

@@ -156,6 +156,13 @@ class SshLink:
             raise asyncssh.ConnectionLost(f"connection closed while running {command}")
         return None  # the command ended: no shell for this user, or no such program
 
+    def release(self, command: str) -> None:
+        """End `command`'s long-running process, if it runs: its input ends, so it exits
+        and its session closes (from inside an operation)."""
+        worker = self._workers.pop(command, None)
+        if worker is not None:
+            worker[0].stdin.write_eof()
+
     def connect(self) -> None:
         """Open the connection now: a way to fail early with a clear message."""
         async def nothing(_: asyncssh.SFTPClient) -> None:

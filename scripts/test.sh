@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-MEDIASYNC_SETUP_EXTRA=test MEDIASYNC_TEST_PACKAGES="openssh-server postgresql chromium" scripts/setup.sh
+MEDIASYNC_SETUP_EXTRA=test MEDIASYNC_TEST_PACKAGES="openssh-server openssl postgresql chromium" scripts/setup.sh
 set +e
 uv run --frozen pytest "$@"
 status=$?

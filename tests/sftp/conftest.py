@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from mediasync.model import MediaFile
+from mediasync.settings import Settings, SftpArchiveSettings
+from mediasync.sftp_archive import SftpArchive
 from tests.helpers import Workspace
 from tests.sftp.sshd import Sshd, start_sshd
 
@@ -41,6 +43,14 @@ def endpoint_toml(section: str, sshd: Sshd, root: Path, known_hosts: Path | None
     return (f'\n[{section}]\nhost = "127.0.0.1"\nport = {sshd.port}\n'
             f'key_file = "{key_file or sshd.user_key}"\n'
             f'known_hosts = "{known_hosts or sshd.known_hosts}"\nroot = "{root}"\n{extra}')
+
+
+def archive_on(server: Sshd, root: Path, verify: str = "auto") -> SftpArchive:
+    """The SFTP archive at `root` on `server`, not checked yet."""
+    config = SftpArchiveSettings(host="127.0.0.1", port=server.port, key_file=server.user_key,
+                                 known_hosts=server.known_hosts, root=str(root),
+                                 verify=verify)  # type: ignore[arg-type]
+    return SftpArchive(config, Settings())
 
 
 @pytest.fixture

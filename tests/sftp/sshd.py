@@ -80,7 +80,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _config(home: Path, port: int) -> str:
+def _config(home: Path, port: int, extra: str) -> str:
     return f"""\
 Port {port}
 ListenAddress 127.0.0.1
@@ -98,7 +98,7 @@ MaxSessions 64
 MaxStartups 64
 LogLevel ERROR
 Subsystem sftp internal-sftp
-"""
+{extra}"""
 
 
 def _ready(port: int, process: subprocess.Popen[bytes]) -> bool:
@@ -115,7 +115,8 @@ def _ready(port: int, process: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-def start_sshd(home: Path) -> Sshd:
+def start_sshd(home: Path, extra_config: str = "") -> Sshd:
+    """`extra_config`: more sshd_config lines, e.g. SetEnv for the sessions."""
     if not SSHD.exists() or shutil.which("ssh-keygen") is None:
         raise RuntimeError("openssh-server is not installed (scripts/test.sh installs it)")
     home.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,7 @@ def start_sshd(home: Path) -> Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
     for _ in range(5):  # a free port can be taken between the probe and the bind
         port = _free_port()
-        (home / "sshd_config").write_text(_config(home, port))
+        (home / "sshd_config").write_text(_config(home, port, extra_config))
         log = open(home / "sshd.log", "ab")  # noqa: SIM115 - the server owns it
         process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(home / "sshd_config")],
                                    stdout=log, stderr=log)

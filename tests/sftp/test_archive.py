@@ -13,10 +13,8 @@ from pathlib import Path
 
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import Stage
-from mediasync.settings import Settings, SftpArchiveSettings
-from mediasync.sftp_archive import SftpArchive
 from tests.helpers import archived_files, sha256
-from tests.sftp.conftest import SftpWorkspace, make_tree, recorded
+from tests.sftp.conftest import SftpWorkspace, archive_on, make_tree, recorded
 from tests.sftp.sshd import Sshd
 
 
@@ -89,10 +87,7 @@ def test_read_back_verification_and_name_collisions(tmp_path: Path, sshd: Sshd):
     """verify = "read": the bytes come back over SFTP; different bytes under one name
     get a distinct name, the same bytes are adopted, nothing is overwritten."""
     (tmp_path / "nas").mkdir()
-    config = SftpArchiveSettings(host="127.0.0.1", port=sshd.port, key_file=sshd.user_key,
-                                 known_hosts=sshd.known_hosts, root=str(tmp_path / "nas"),
-                                 verify="read")
-    archive = SftpArchive(config, Settings())
+    archive = archive_on(sshd, tmp_path / "nas", verify="read")
     archive.check()
     when = datetime(2024, 5, 6, tzinfo=UTC)
     first = recorded(tmp_path / "a.jpg", b"first bytes", when)

@@ -10,12 +10,11 @@ import pytest
 from mediasync.config_check import check_settings
 from mediasync.errors import ArchiveError, AuthError, ConfigError
 from mediasync.model import Stage
-from mediasync.settings import Settings, SftpArchiveSettings, SftpSourceSettings, load_settings
-from mediasync.sftp_archive import SftpArchive
+from mediasync.settings import Settings, SftpSourceSettings, load_settings
 from mediasync.sources import build_source
 from mediasync.sources.sftp import SftpSource
 from tests.helpers import tree_snapshot
-from tests.sftp.conftest import SftpWorkspace, endpoint_toml, make_tree
+from tests.sftp.conftest import SftpWorkspace, archive_on, endpoint_toml, make_tree
 from tests.sftp.sshd import Sshd
 
 
@@ -86,10 +85,8 @@ def test_wrong_passphrase_is_one_line_without_the_secret(tmp_path, sshd: Sshd):
 
 
 def test_missing_archive_root_is_never_created(tmp_path, sshd: Sshd):
-    config = SftpArchiveSettings(host="127.0.0.1", port=sshd.port, key_file=sshd.user_key,
-                                 known_hosts=sshd.known_hosts, root=str(tmp_path / "absent"))
     with pytest.raises(ArchiveError, match="does not exist"):
-        SftpArchive(config, Settings()).check()
+        archive_on(sshd, tmp_path / "absent").check()
     assert not (tmp_path / "absent").exists()
 
 
