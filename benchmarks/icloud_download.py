@@ -11,12 +11,16 @@ Target: step 1 takes at most 1.2 times the plain loop. Prints the medians.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -27,8 +31,33 @@ from mediasync.pipeline import download  # noqa: E402
 from mediasync.pipeline.steps import open_context  # noqa: E402
 from mediasync.settings import LedgerSettings, Settings  # noqa: E402
 from mediasync.sources.icloud import ICloudSource  # noqa: E402
-from tests.fakes.icloud_server import FakeICloud, make_library  # noqa: E402
+from tests.fakes.icloud_server import Account, FakeICloud, make_library  # noqa: E402
 from tests.icloud.conftest import icloud_settings, sign_in  # noqa: E402
+
+
+@dataclass
+class _State:
+    account: Account
+
+
+@dataclass
+class RemoteICloud:
+    """The fake iCloud as seen from another process: its account and its endpoints. The
+    server runs in a process of its own, as Apple's does, so that its request handling
+    does not share this process's interpreter lock with the downloads being measured."""
+
+    state: _State
+    urls: dict[str, str]
+
+    def endpoints(self) -> dict[str, str]:
+        return self.urls
+
+
+def serve(assets: int, size: int, pipe: Connection) -> None:
+    with FakeICloud() as server:
+        server.add_photos(make_library(assets, live_every=0, video_every=0, size=size))
+        pipe.send((server.state.account, server.endpoints()))
+        pipe.recv()  # until told to stop
 
 
 def step_one(settings: Settings, folder: Path, parallel: int) -> int:
@@ -77,10 +106,22 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=4,
                         help="source.parallel_downloads for step 1")
     args = parser.parse_args()
-    with FakeICloud() as server, tempfile.TemporaryDirectory() as work:
+    pipe, child_end = multiprocessing.Pipe()
+    child = multiprocessing.Process(target=serve, args=(args.assets, args.size, child_end))
+    child.start()
+    try:
+        account, urls = pipe.recv()
+        server = RemoteICloud(_State(account), urls)
+        times = measure(args, server)
+    finally:
+        pipe.send("stop")
+        child.join()
+    report(args, {name: statistics.median(values) for name, values in times.items()})
+
+
+def measure(args: argparse.Namespace, server: Any) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory() as work:
         root = Path(work)
-        server.add_photos(make_library(args.assets, live_every=0, video_every=0,
-                                       size=args.size))
         settings = icloud_settings(server, root, stop_after_known=0)
         sign_in(settings, server)
         probe = ICloudSource(settings)
@@ -95,11 +136,11 @@ def main() -> None:
                 if name == "step1":
                     done = step_one(settings, target, args.parallel)
                 else:
-                    done = plain_loop(urls, cookies, str(server.ca_path), target,
+                    done = plain_loop(urls, cookies, server.urls["ca_bundle"], target,
                                       durable=name == "durable")
                 times[name].append(time.perf_counter() - started)
                 assert done == args.assets
-    report(args, {name: statistics.median(values) for name, values in times.items()})
+    return times
 
 
 def report(args: argparse.Namespace, median: dict[str, float]) -> None:

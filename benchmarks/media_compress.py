@@ -8,7 +8,7 @@ Images: `compress_many` with its process pool against a single-process loop over
 `compress_file`, and against a bare Pillow loop (open, save JPEG, no checks). Target: the
 pool at least 1.8 times the single-process loop on 2 cores.
 
-    uv run python benchmarks/media_compress.py [--videos 2 --seconds 4 --images 16]
+    uv run python benchmarks/media_compress.py [--videos 2 --seconds 4 --images 64]
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mediasync-bench-") as tmp:
