@@ -18,6 +18,8 @@ from mediasync.pipeline.context import RunContext, StepReport
 
 _LIVE_IMAGE_EXTENSIONS = ("HEIC", "heic", "JPG", "jpg", "JPEG", "jpeg")
 _LIVE_VIDEO_EXTENSIONS = ("MOV", "mov")
+# A decoded 48 MP photo holds about 150 MB: one decode per core, but not dozens at once.
+DECODERS = min(os.cpu_count() or 1, 8)
 
 
 def run(ctx: RunContext) -> StepReport:
@@ -34,7 +36,7 @@ def run(ctx: RunContext) -> StepReport:
         # moves one at a time (each picks a free name), decoding on every core
         moved = ((media, _moved(media, folder)) for media in files)
         for number, ((media, working), pending) in enumerate(
-                run_ahead(moved, _read, os.cpu_count() or 1), 1):
+                run_ahead(moved, _read, DECODERS), 1):
             changes.add(_outcome(ctx, media, working, pending, report))
             ctx.progress(number, len(files), media.filename)
     report.message = (f"{report.done} processed, {report.skipped} skipped,"
