@@ -12,8 +12,13 @@ from PIL import Image, UnidentifiedImageError
 from mediasync.errors import MediaError
 from mediasync.media.exif import capture_time as exif_capture_time
 from mediasync.media.metadata import video_capture_time  # (loads the HEIF opener too)
+from mediasync.media.quicktime import date_tags
+from mediasync.media.types import extension
 from mediasync.media.video import probe
 from mediasync.model import MediaType
+
+# MP4 and QuickTime files: their dates are read without starting ffprobe
+_ISO_EXTENSIONS = frozenset({"mp4", "m4v", "mov", "3gp", "3g2"})
 
 
 def capture_time(path: Path, media_type: MediaType) -> datetime | None:
@@ -34,8 +39,10 @@ def _image_capture_time(path: Path) -> datetime | None:
 
 
 def _video_capture_time(path: Path) -> datetime | None:
-    try:
-        tags = probe(path).get("format", {}).get("tags", {})
-    except (MediaError, OSError):
-        return None
+    tags = date_tags(path) if extension(path.name) in _ISO_EXTENSIONS else None
+    if tags is None:
+        try:
+            tags = probe(path).get("format", {}).get("tags", {})
+        except (MediaError, OSError):
+            return None
     return video_capture_time(tags)[0]
