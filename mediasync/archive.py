@@ -15,7 +15,7 @@ from pathlib import Path, PurePath
 from typing import Protocol, TypeVar
 
 from mediasync.errors import ArchiveError, FileProblem
-from mediasync.files import copy_durably, sha256_file, with_suffix_tag
+from mediasync.files import copy_hashed, sha256_file, with_suffix_tag
 from mediasync.model import MediaFile
 
 P = TypeVar("P", bound=PurePath)
@@ -102,7 +102,7 @@ class NasArchive:
         if there:
             return Archived(target, self._reread(target, media), already_there=True)
         try:
-            copy_durably(working_copy, target, expected_size=media.size)
+            written = copy_hashed(working_copy, target, expected_size=media.size)
         except FileNotFoundError as exc:
             if exc.filename and Path(exc.filename) == working_copy:
                 raise FileProblem(f"{media.label}: working copy {working_copy} is missing",
@@ -115,8 +115,11 @@ class NasArchive:
         finally:
             with self._naming:
                 self._writing.discard(target)
-        return Archived(target, self._reread(target, media, working_copy),
-                        already_there=False)
+        if written.sha256 != media.content_hash:
+            target.unlink(missing_ok=True)
+            raise FileProblem(f"{media.label}: working copy no longer matches the downloaded bytes",
+                              subject=media.source_id)
+        return Archived(target, self._reread(target, media), already_there=False)
 
     def _free_target(self, target: Path, media: MediaFile) -> Path:
         """The first candidate that is free or already holds exactly these bytes."""
@@ -131,31 +134,18 @@ class NasArchive:
     def _holds(path: Path, media: MediaFile) -> bool:
         return path.stat().st_size == media.size and sha256_file(path) == media.content_hash
 
-    def _reread(self, target: Path, media: MediaFile, working_copy: Path | None = None) -> str:
-        """The archived copy's hash, read from the disk: the one proof that it holds the
-        downloaded bytes (the copy itself hashes nothing)."""
+    def _reread(self, target: Path, media: MediaFile) -> str:
         try:
             digest = sha256_file(target, drop_cache=True)
         except OSError as exc:
             raise self._error(exc) from None
-        if digest == media.content_hash:
-            return digest
-        if working_copy is not None and _differs(working_copy, media):
-            target.unlink(missing_ok=True)
-            raise FileProblem(f"{media.label}: working copy no longer matches the downloaded "
-                              "bytes", subject=media.source_id)
-        raise ArchiveError(f"NAS archive: {target} reads back different bytes than written")
+        if digest != media.content_hash:
+            raise ArchiveError(f"NAS archive: {target} reads back different bytes than written")
+        return digest
 
     def _error(self, exc: OSError) -> ArchiveError:
         reason = exc.strerror or str(exc)
         return ArchiveError(f"NAS archive {self.root}: {reason}", retryable=exc.errno in _TRANSIENT)
-
-
-def _differs(working_copy: Path, media: MediaFile) -> bool:
-    try:
-        return sha256_file(working_copy) != media.content_hash
-    except OSError:
-        return True
 
 
 # errors worth a retry of the step: the NAS link hiccuped

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -52,37 +51,24 @@ def partial_path(dest: Path) -> Path:
 
 @contextmanager
 def atomic_write(dest: Path, expected_size: int | None = None) -> Iterator[HashingWriter]:
-    """Write to a hidden temp file beside `dest`, check the size, fsync, then rename.
+    """Write to a hidden temp file beside `dest`, fsync, check the size, then rename.
 
     Nothing appears under `dest` unless the whole body arrived; on any error the temp
     file is removed. Overwrites `dest` if it exists: callers pick a free name first.
     """
-    with _published(dest) as temp:
-        with open(temp, "wb") as handle:
-            writer = HashingWriter(handle)
-            yield writer
-        _check_size(dest, writer.size, expected_size)
-
-
-def copy_durably(src: Path, dest: Path, expected_size: int | None = None) -> int:
-    """Copy with atomic_write's guarantees, the kernel moving the bytes and nothing
-    hashing them: for a copy that is proven afterwards by reading it back."""
-    with _published(dest) as temp:
-        shutil.copyfile(src, temp)
-        size = temp.stat().st_size
-        _check_size(dest, size, expected_size)
-    return size
-
-
-@contextmanager
-def _published(dest: Path) -> Iterator[Path]:
-    """A temp path beside `dest` to fill; then fsync, rename, fsync of the folder. On any
-    error the temp file is removed."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     temp = partial_path(dest)
     try:
-        yield temp
-        _fsync(temp)
+        with open(temp, "wb") as handle:
+            writer = HashingWriter(handle)
+            yield writer
+            handle.flush()
+            os.fsync(handle.fileno())
+        if expected_size is not None and writer.size != expected_size:
+            raise DownloadMismatch(
+                f"{dest.name}: received {writer.size} bytes, source announced {expected_size}",
+                subject=dest,
+            )
         os.replace(temp, dest)
         fsync_dir(dest.parent)
     except BaseException:
@@ -90,20 +76,8 @@ def _published(dest: Path) -> Iterator[Path]:
         raise
 
 
-def _check_size(dest: Path, size: int, expected_size: int | None) -> None:
-    if expected_size is not None and size != expected_size:
-        raise DownloadMismatch(
-            f"{dest.name}: received {size} bytes, source announced {expected_size}",
-            subject=dest,
-        )
-
-
 def fsync_dir(folder: Path) -> None:
-    _fsync(folder)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
