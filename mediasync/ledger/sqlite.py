@@ -35,10 +35,15 @@ class SqliteLedger(SqlLedger):
         self._lock = threading.RLock()
         try:
             self._db = self._connect(path, read_only)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open ledger {path}: {exc}") from None
-        if self._db_is_fresh() or not read_only:
-            self._create_schema()
+        try:
+            # a file that is no database, or a folder we may not write, shows only here
+            if self._db_is_fresh() or not read_only:
+                self._create_schema()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise LedgerError(f"cannot open ledger {path}: {exc}") from None
 
     @staticmethod
     def _connect(path: Path | None, read_only: bool) -> sqlite3.Connection:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from mediasync.errors import LedgerError
 from mediasync.ledger.sqlite import SqliteLedger
 from mediasync.model import Stage, StageChange
 
@@ -27,6 +30,23 @@ def test_a_sqlite_ledger_from_before_claims_is_upgraded_on_open(tmp_path: Path) 
     assert ledger.counts_by_stage() == {"nas_archived": 1}
     assert ledger.schema_version() == "20261121170000"
     ledger.close()
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_file_that_is_no_database_is_a_one_line_ledger_error(tmp_path: Path,
+                                                               read_only: bool) -> None:
+    path = tmp_path / "mediasync.db"
+    path.write_bytes(b"these are not the pages of an SQLite database" * 100)
+    with pytest.raises(LedgerError) as caught:
+        SqliteLedger(path, read_only=read_only)
+    assert str(caught.value) == f"cannot open ledger {path}: file is not a database"
+    assert path.read_bytes().startswith(b"these are not the pages")
+
+
+def test_a_ledger_path_below_a_file_is_a_ledger_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").touch()
+    with pytest.raises(LedgerError, match="cannot open ledger .*afile/mediasync.db"):
+        SqliteLedger(tmp_path / "afile" / "mediasync.db")
 
 
 FIRST_SQLITE_SCHEMA = """
