@@ -31,7 +31,7 @@ def date_tags(path: Path) -> dict[str, str] | None:
         return None
     try:
         return _tags(moov)
-    except (struct.error, ValueError, OverflowError):
+    except (struct.error, ValueError, OverflowError, OSError):  # OSError: a time_t too far
         return None
 
 

@@ -73,3 +73,12 @@ def _split(data: bytes) -> dict[bytes, bytes]:
         boxes[kind] = data[position:position + size]
         position += size
     return boxes
+
+
+def test_a_date_beyond_any_calendar_goes_to_ffprobe(tmp_path: Path) -> None:
+    mvhd = struct.pack(">B3sQQ", 1, b"\0\0\0", 2**63, 0) + b"\0" * 80
+    moov = struct.pack(">I4s", 8 + 8 + len(mvhd), b"moov") + struct.pack(
+        ">I4s", 8 + len(mvhd), b"mvhd") + mvhd
+    odd = tmp_path / "odd.mov"
+    odd.write_bytes(moov)
+    assert date_tags(odd) is None
