@@ -1,7 +1,7 @@
 """Step 4 archiving over SFTP against `scp -r` of the same files, to the same sshd.
 
     uv run python benchmarks/sftp_archive.py [--files 500] [--size-mb 2] [--rounds 2]
-                                             [--parallel 4] [--dir /tmp/bench-sftp]
+                                             [--parallel 16] [--dir /tmp/bench-sftp]
 
 A throwaway OpenSSH server on loopback (the tests' one) serves a folder on this disk.
 Each round runs `scp -r` and then the real step 4 core (verified store of every file,
@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--size-mb", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--parallel", type=int, default=4, help="sftp.archive.parallel_transfers")
+    parser.add_argument("--parallel", type=int, default=16, help="sftp.archive.parallel_transfers")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/bench-sftp"))
     args = parser.parse_args()
     shutil.rmtree(args.dir, ignore_errors=True)

@@ -125,7 +125,7 @@ class SshEndpoint(BaseModel):
     known_hosts: Path = Path("~/.ssh/known_hosts")
     root: str = "."  # remote folder; relative to the login folder unless absolute
     connect_timeout_seconds: float = Field(15, gt=0)
-    parallel_transfers: int = Field(4, ge=1, le=32)  # files in flight on one connection
+    parallel_transfers: int = Field(16, ge=1, le=32)  # files in flight on one connection
     retries: int = Field(3, ge=0)  # after a dropped connection
 
 
