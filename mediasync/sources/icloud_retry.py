@@ -8,6 +8,7 @@ built here from status codes, never from response bodies, which can carry identi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -137,6 +138,7 @@ class Backoff:
         self.settings = settings
         self.sleep = sleep
         self.throttled = 0
+        self._counting = threading.Lock()  # step 1 downloads in several threads
 
     def wait_seconds(self, exc: Throttled, attempt: int) -> float:
         """Retry-After when iCloud gives one, else exponential; both capped."""
@@ -148,7 +150,7 @@ class Backoff:
 
     def pause(self, exc: Throttled, attempt: int, what: str) -> None:
         """Wait before attempt `attempt + 1`, or give up with RateLimited."""
-        self.throttled += 1
+        self._count()
         if attempt > self.settings.retries:
             raise _gave_up(exc, what) from exc
         self.sleep(self.wait_seconds(exc, attempt))
@@ -160,13 +162,13 @@ class Backoff:
             stop=stop_after_attempt(self.settings.retries + 1),
             wait=self._tenacity_wait,
             sleep=self.sleep,
-            before_sleep=self._count,
+            before_sleep=lambda state: self._count(),
             reraise=True,
         )
         try:
             return retrying(action)
         except Throttled as exc:
-            self.throttled += 1
+            self._count()
             raise _gave_up(exc, what) from exc
 
     def _tenacity_wait(self, state: RetryCallState) -> float:
@@ -174,8 +176,10 @@ class Backoff:
         return self.wait_seconds(exc, state.attempt_number) if isinstance(exc, Throttled) \
             else 0.0
 
-    def _count(self, state: RetryCallState) -> None:
-        self.throttled += 1
+    def _count(self) -> None:
+        """The deletion circuit breaker reads this count: none may be lost."""
+        with self._counting:
+            self.throttled += 1
 
 
 def _gave_up(exc: Throttled, what: str) -> RateLimited:
