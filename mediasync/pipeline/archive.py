@@ -7,9 +7,9 @@ first file of each content hash is started ahead: its twins are decided once it 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from functools import partial
 
 from mediasync.archive import Archived, ArchiveTarget, NasArchive
 from mediasync.errors import FileProblem
@@ -17,7 +17,14 @@ from mediasync.files import safe_filename
 from mediasync.ledger.claims import claim_batches, holding
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.naming import prefixed_name
-from mediasync.pipeline.common import BATCH_FILES, ChangeWriter, failure, plan_row, take
+from mediasync.pipeline.common import (
+    BATCH_FILES,
+    ChangeWriter,
+    failure,
+    plan_row,
+    run_ahead,
+    take,
+)
 from mediasync.pipeline.context import RunContext, StepReport
 
 
@@ -49,22 +56,20 @@ def run(ctx: RunContext) -> StepReport:
         return report.finish()
     stored_now: dict[str, MediaFile] = {}  # by content hash: twins within this run
     total, number = _waiting(ctx), 0
-    pool = ThreadPoolExecutor(archive.parallel_transfers, thread_name_prefix="archive")
-    try:
-        # claimed batches: workers running this step at once never archive the same file
-        with holding(ctx.ledger, ctx.run_id), ChangeWriter(ctx) as changes:
-            for files in claim_batches(ctx.ledger, input_stages(ctx), ctx.run_id, BATCH_FILES,
-                                       ctx.limit, ctx.settings.ledger.claim_lease_seconds):
-                if number == 0:
-                    archive.check()
-                for media, twin, pending in _started_ahead(ctx, archive, files, pool):
-                    changes.add(_archive_one(ctx, archive, media, report, stored_now, twin,
-                                             pending))
-                    number += 1
-                    ctx.progress(number, max(total, number), media.filename)
-                changes.flush()  # the batch's moves end its claims
-    finally:
-        pool.shutdown(cancel_futures=True)
+    store_ahead = partial(_store_ahead, ctx, archive)
+    # claimed batches: workers running this step at once never archive the same file
+    with holding(ctx.ledger, ctx.run_id), ChangeWriter(ctx) as changes:
+        for files in claim_batches(ctx.ledger, input_stages(ctx), ctx.run_id, BATCH_FILES,
+                                   ctx.limit, ctx.settings.ledger.claim_lease_seconds):
+            if number == 0:
+                archive.check()
+            for (media, twin, _), pending in run_ahead(_planned(ctx, files), store_ahead,
+                                                       archive.parallel_transfers):
+                changes.add(_archive_one(ctx, archive, media, report, stored_now, twin,
+                                         pending))
+                number += 1
+                ctx.progress(number, max(total, number), media.filename)
+            changes.flush()  # the batch's moves end its claims
     report.message = (f"{report.done} archived, {report.skipped} duplicates,"
                       f" {report.failed} failed")
     return report.finish()
@@ -82,30 +87,31 @@ def _final_name(ctx: RunContext, media: MediaFile) -> str:
     return safe_filename(media.filename)
 
 
-Planned = tuple[MediaFile, MediaFile | None, "Future[Archived] | None"]
+Planned = tuple[MediaFile, MediaFile | None, bool]
 
 
-def _started_ahead(ctx: RunContext, archive: ArchiveTarget, files: list[MediaFile],
-                   pool: ThreadPoolExecutor) -> Iterator[Planned]:
-    """Each file with its twin archived by an earlier run, and its store when started."""
-    window: deque[Planned] = deque()
+def _planned(ctx: RunContext, files: list[MediaFile]) -> Iterator[Planned]:
+    """Each file with its twin archived by an earlier run, and whether to store it ahead
+    of the bookkeeping: only the first file of each content hash is."""
     first_of: set[str | None] = set()
     for media in files:
         twin = _archived_twin(ctx, media)
-        pending = None
-        if twin is None and media.content_hash not in first_of:
+        ahead = twin is None and media.content_hash not in first_of
+        if ahead:
             first_of.add(media.content_hash)
-            pending = pool.submit(archive.store, media.working_path,  # type: ignore[arg-type]
-                                  media, _final_name(ctx, media))
-        window.append((media, twin, pending))
-        if len(window) > 2 * archive.parallel_transfers:
-            yield window.popleft()
-    yield from window
+        yield media, twin, ahead
+
+
+def _store_ahead(ctx: RunContext, archive: ArchiveTarget, planned: Planned) -> Archived | None:
+    media, _, ahead = planned
+    if not ahead:
+        return None
+    return archive.store(media.working_path, media, _final_name(ctx, media))  # type: ignore[arg-type]
 
 
 def _archive_one(ctx: RunContext, archive: ArchiveTarget, media: MediaFile,
                  report: StepReport, stored_now: dict[str, MediaFile],
-                 twin: MediaFile | None, pending: Future[Archived] | None) -> StageChange:
+                 twin: MediaFile | None, pending: Future[Archived | None]) -> StageChange:
     assert media.id is not None and media.content_hash is not None
     duplicate = stored_now.get(media.content_hash) or twin
     if duplicate is not None:
@@ -115,8 +121,9 @@ def _archive_one(ctx: RunContext, archive: ArchiveTarget, media: MediaFile,
                             "nas_hash": duplicate.nas_hash},
                            detail=f"duplicate of {duplicate.label}: not stored twice")
     try:
-        stored = (pending.result() if pending is not None else
-                  archive.store(media.working_path, media, _final_name(ctx, media)))  # type: ignore[arg-type]
+        # not stored ahead: a twin within this run whose first copy failed
+        stored = pending.result() or archive.store(
+            media.working_path, media, _final_name(ctx, media))  # type: ignore[arg-type]
     except FileProblem as exc:
         report.failed += 1
         return failure(media, exc)
