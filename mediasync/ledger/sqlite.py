@@ -39,6 +39,10 @@ class SqliteLedger(SqlLedger):
             raise LedgerError(f"cannot open ledger {path}: {exc}") from None
         try:
             # a file that is no database, or a folder we may not write, shows only here
+            if read_only and path is not None and self._db_is_fresh():
+                # no tables yet (someone is creating them): empty, as a missing file reads
+                self._db.close()
+                self._db = self._connect(None, read_only)
             if self._db_is_fresh() or not read_only:
                 self._create_schema()
         except sqlite3.Error as exc:

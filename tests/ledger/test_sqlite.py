@@ -43,6 +43,16 @@ def test_a_file_that_is_no_database_is_a_one_line_ledger_error(tmp_path: Path,
     assert path.read_bytes().startswith(b"these are not the pages")
 
 
+def test_a_ledger_file_without_tables_yet_reads_as_empty_when_read_only(tmp_path: Path) -> None:
+    """What `status` sees while another process is creating the ledger."""
+    path = tmp_path / "mediasync.db"
+    path.touch()
+    reader = SqliteLedger(path, read_only=True)
+    assert reader.counts_by_stage() == {}
+    reader.close()
+    assert path.stat().st_size == 0
+
+
 def test_a_ledger_path_below_a_file_is_a_ledger_error(tmp_path: Path) -> None:
     (tmp_path / "afile").touch()
     with pytest.raises(LedgerError, match="cannot open ledger .*afile/mediasync.db"):

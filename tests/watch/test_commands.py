@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +99,7 @@ def recorded(config: Path, root: Path) -> set[str]:
         return set()
     try:  # the watcher may be creating the schema right now
         ledger = SqliteLedger(config.parent / "ledger.db", read_only=True)
-    except sqlite3.Error:
+    except LedgerError:
         return set()
     try:
         return set(ledger.file_records(str(root.resolve())))
