@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
+import urllib3
 from pyicloud import PyiCloudService
 from pyicloud.common.cloudkit import CKRecord
 from pyicloud.exceptions import PyiCloudAPIResponseException
@@ -35,12 +35,12 @@ from mediasync.errors import (
     DownloadMismatch,
     FileProblem,
     MediasyncError,
-    SourceError,
 )
 from mediasync.files import CHUNK, atomic_write, safe_filename
 from mediasync.model import MediaFile, MediaType, SourceAsset
 from mediasync.settings import Settings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
+from mediasync.sources.icloud_content import ContentClient
 from mediasync.sources.icloud_retry import (
     Backoff,
     Throttled,
@@ -72,8 +72,8 @@ class ICloudSource:
         self.parallel_downloads = settings.source.parallel_downloads
         self.backoff = Backoff(settings.icloud, sleep)
         self._service: PyiCloudService | None = None
-        self._downloads: requests.Session | None = None
-        self._downloads_made = threading.Lock()  # step 1 downloads from several threads
+        self._content: ContentClient | None = None
+        self._content_made = threading.Lock()  # step 1 downloads from several threads
 
     @property
     def service(self) -> PyiCloudService:
@@ -206,29 +206,18 @@ class ICloudSource:
         return self.backoff.call(asset.filename, lambda: self._fetch(url, asset, dest))
 
     @property
-    def downloads(self) -> requests.Session:
-        """A plain session for asset bytes, on the service session's cookies and TLS
-        settings: pyicloud's own session rewrites its files to disk after every request,
-        which costs more than a small asset's transfer."""
-        with self._downloads_made:
-            if self._downloads is None:
-                service = self.service.session
-                session = requests.Session()
-                session.cookies = service.cookies
-                session.headers.update(service.headers)
-                session.verify, session.trust_env = service.verify, service.trust_env
-                self._downloads = session
-        return self._downloads
+    def content(self) -> ContentClient:
+        """The client for asset bytes: pyicloud's own session rewrites its files to disk
+        after every request, and requests' own work costs more than a small transfer."""
+        with self._content_made:
+            if self._content is None:
+                self._content = ContentClient(self.service.session,
+                                              self.icloud.timeout_seconds)
+        return self._content
 
     def _fetch(self, url: str, asset: SourceAsset, dest: Path) -> Downloaded:
-        try:
-            response = self.downloads.get(url, stream=True,
-                                          timeout=self.icloud.timeout_seconds)
-        except requests.RequestException as exc:
-            raise SourceError(f"iCloud cannot be reached ({asset.filename})",
-                              retryable=True) from exc
-        with closing(response):
-            check_status(response.status_code, response.headers, asset.filename)
+        with closing(self.content.get(url, asset.filename)) as response:
+            check_status(response.status, response.headers, asset.filename)
             return _stream(response, asset, dest)
 
     # delete ----------------------------------------------------------------------------
@@ -297,14 +286,15 @@ def _asset(source_id: str, resource: PhotoResource | None, fallback_name: str,
         extra={**meta, "url": resource.url if resource else None}, **common)
 
 
-def _stream(response: requests.Response, asset: SourceAsset, dest: Path) -> Downloaded:
+def _stream(response: urllib3.BaseHTTPResponse, asset: SourceAsset,
+            dest: Path) -> Downloaded:
     received = 0
     try:
         with atomic_write(dest, asset.size) as out:
-            for chunk in response.iter_content(CHUNK):
+            for chunk in response.stream(CHUNK):
                 out.write(chunk)
                 received = out.size
-    except requests.RequestException as exc:
+    except urllib3.exceptions.HTTPError as exc:
         raise DownloadMismatch(
             f"{asset.filename}: connection dropped after {received} of {asset.size} bytes",
             subject=asset.source_id) from exc

@@ -152,6 +152,7 @@ class _State:
     shared_zone: str | None = None
     faults: list[Fault] = field(default_factory=list)
     short_bodies: dict[str, int] = field(default_factory=dict)
+    redirects: set[str] = field(default_factory=set)
     expired_status: int | None = None
     srp: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
     session_tokens: dict[str, bool] = field(default_factory=dict)  # token -> trusted
@@ -221,6 +222,10 @@ class FakeICloud:
     def short_body(self, record_name: str, send: int) -> None:
         """Announce the full length for this asset's download, send `send` bytes, hang up."""
         self.state.short_bodies[record_name] = send
+
+    def redirect_once(self, record_name: str) -> None:
+        """The next download of this asset answers 302 to another URL, as a CDN may."""
+        self.state.redirects.add(record_name)
 
     def expire_sessions(self, status: int = 421) -> None:
         """Every session minted so far stops working; requests get `status`."""
@@ -658,7 +663,12 @@ class _Handler(BaseHTTPRequestHandler):
     def content(self, body: Any) -> None:
         if not self._authorized():
             return
-        _, _, record_name, version = urlsplit(self.path).path.split("/", 3)
+        url = urlsplit(self.path)
+        _, _, record_name, version = url.path.split("/", 3)
+        if record_name in self.state.redirects and not url.query:
+            self.state.redirects.discard(record_name)
+            self._empty(302, {"Location": f"{url.path}?moved=1"})
+            return
         photo = self.state.photos.get(record_name)
         if photo is None:
             self._json(404, {"error": "no such asset"})
