@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +37,49 @@ def run_ahead(items: Iterable[T], work: Callable[[T], R],
             yield from window
         finally:
             pool.shutdown(cancel_futures=True)
+
+
+def read_ahead(items: Iterable[T], size: int = 10_000) -> Iterator[T]:
+    """The items, produced in a thread of their own up to `size` ahead of the caller, so
+    that a listing fetched page by page goes on while the caller works on what it has.
+    What the producer raises reaches the caller after the items before it. Stopping
+    early stops the producer at its next item."""
+    buffer: queue.Queue[tuple[bool, Any]] = queue.Queue(size)
+    stopped = threading.Event()
+
+    def offer(entry: tuple[bool, Any]) -> bool:
+        while not stopped.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+        except BaseException as exc:
+            offer((False, exc))
+        else:
+            offer((False, None))
+
+    producer = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            is_item, value = buffer.get()
+            if is_item:
+                yield value
+            elif value is None:
+                return
+            else:
+                raise value
+    finally:
+        stopped.set()
+        producer.join()
 
 
 def failure(media: MediaFile, exc: BaseException) -> StageChange:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from mediasync.files import with_suffix_tag
 from mediasync.media.capture import capture_time
 from mediasync.model import MediaFile, MediaType, SourceAsset, Stage, StageChange
 from mediasync.naming import prefixed_name
-from mediasync.pipeline.common import ChangeWriter, run_ahead
+from mediasync.pipeline.common import ChangeWriter, read_ahead, run_ahead
 from mediasync.pipeline.context import RunContext, StepReport
 
 MAX_DOWNLOAD_ATTEMPTS = 3
@@ -23,8 +23,8 @@ def run(ctx: RunContext) -> StepReport:
     report = StepReport(1, "download")
     retry = _retryable(ctx)
     known = ctx.ledger.known_source_ids(ctx.source.name) - set(retry)
-    wanted = _new_assets(ctx, known)
     if ctx.dry_run:
+        wanted = list(_new_assets(ctx, known))
         report.planned = [{"file": a.filename, "source_id": a.source_id,
                            "action": _planned_action(a)} for a in wanted]
         report.done = len(wanted)
@@ -34,12 +34,20 @@ def run(ctx: RunContext) -> StepReport:
     recorder = _Recorder(ctx, retry)
     stopped: list[BaseException] = []  # the source failed as a whole: start nothing more
     claimed: set[Path] = set()
+    listed = 0  # the total of the progress: it grows while the source is still listing
 
     def planned() -> Iterator[tuple[SourceAsset, Path | None]]:
-        for asset in wanted:
-            if stopped:
-                return
-            yield asset, _working_name(incoming, asset, claimed) if _wanted(asset) else None
+        nonlocal listed
+        # downloads start with the first page of the listing, not after the last one
+        try:
+            for asset in read_ahead(_new_assets(ctx, known)):
+                if stopped:
+                    return
+                listed += 1
+                yield asset, _working_name(incoming, asset, claimed) if _wanted(asset) \
+                    else None
+        except Exception as exc:  # the listing failed: what is in flight still lands
+            stopped.append(exc)
 
     try:
         for (asset, _), pending in run_ahead(planned(), partial(_transfer, ctx),
@@ -55,7 +63,7 @@ def run(ctx: RunContext) -> StepReport:
                 report.done += 1
                 report.bytes += media.size or 0
             recorder.add(asset, media)
-            ctx.progress(report.done + report.failed + report.skipped, len(wanted),
+            ctx.progress(report.done + report.failed + report.skipped, listed,
                          asset.filename)
     finally:
         recorder.flush()  # also when the source fails: the files that arrived are here
@@ -97,23 +105,18 @@ def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
             and m.attempts < MAX_DOWNLOAD_ATTEMPTS}
 
 
-def _new_assets(ctx: RunContext, known: set[str]) -> list[SourceAsset]:
-    wanted: list[SourceAsset] = []
+def _new_assets(ctx: RunContext, known: set[str]) -> Iterator[SourceAsset]:
+    """What the ledger does not have yet. A limit never splits a group: the live photo
+    being listed when it is reached comes whole (sources list a group's files together)."""
+    count, group = 0, None
     for asset in ctx.source.list_assets(known):
         if asset.source_id in known:
             continue
-        wanted.append(asset)
-        if ctx.limit is not None and len(wanted) >= ctx.limit:
-            break
-    return _keep_groups_together(wanted)
-
-
-def _keep_groups_together(assets: Sequence[SourceAsset]) -> list[SourceAsset]:
-    """A live photo's image and video travel together, whatever order they were listed in."""
-    order: dict[str, list[SourceAsset]] = {}
-    for asset in assets:
-        order.setdefault(asset.group_id or f"\0{asset.source_id}", []).append(asset)
-    return [a for group in order.values() for a in group]
+        if ctx.limit is not None and count >= ctx.limit \
+                and (asset.group_id is None or asset.group_id != group):
+            return
+        count, group = count + 1, asset.group_id
+        yield asset
 
 
 def _planned_action(asset: SourceAsset) -> str:

@@ -41,8 +41,9 @@ class Source(Protocol):
     parallel_downloads: int  # how many `download` calls step 1 may run at once
 
     def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
-        """Yield assets, newest first where the source can tell. `known` holds source ids the
-        ledger already has, so an incremental source may stop early."""
+        """Yield assets, newest first where the source can tell, the files of a group one
+        after the other. `known` holds source ids the ledger already has, so an incremental
+        source may stop early. Step 1 lists in a thread of its own while it downloads."""
         ...
 
     def download(self, asset: SourceAsset, dest: Path) -> Downloaded:

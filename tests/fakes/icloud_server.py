@@ -126,6 +126,7 @@ class Fault:
     times: int
     retry_after: float | None = None
     method: str | None = None
+    after: int = 0  # matching requests let through first
 
 
 @dataclass
@@ -214,10 +215,13 @@ class FakeICloud:
         return zone
 
     def fail(self, path_part: str, status: int, times: int = 1,
-             retry_after: float | None = None, method: str | None = None) -> None:
-        """The next `times` requests whose path contains `path_part` get `status`."""
+             retry_after: float | None = None, method: str | None = None,
+             after: int = 0) -> None:
+        """After `after` of them, the next `times` requests whose path contains
+        `path_part` get `status`."""
         with self.state.lock:
-            self.state.faults.append(Fault(path_part, status, times, retry_after, method))
+            self.state.faults.append(Fault(path_part, status, times, retry_after, method,
+                                           after))
 
     def short_body(self, record_name: str, send: int) -> None:
         """Announce the full length for this asset's download, send `send` bytes, hang up."""
@@ -370,6 +374,9 @@ class _Handler(BaseHTTPRequestHandler):
             for fault in self.state.faults:
                 if fault.times > 0 and fault.path_part in path and (
                         fault.method is None or fault.method == method):
+                    if fault.after:
+                        fault.after -= 1
+                        continue
                     fault.times -= 1
                     break
             else:
