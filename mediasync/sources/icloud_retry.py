@@ -22,7 +22,6 @@ from pyicloud.exceptions import (
     PyiCloudConnectionException,
     PyiCloudException,
 )
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from mediasync.errors import AuthError, FileProblem, RateLimited, SourceError
 from mediasync.settings import ICloudSettings
@@ -157,24 +156,13 @@ class Backoff:
 
     def call(self, what: str, action: Callable[[], T]) -> T:
         """Run `action`, retrying it on Throttled; RateLimited when retries run out."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(Throttled),
-            stop=stop_after_attempt(self.settings.retries + 1),
-            wait=self._tenacity_wait,
-            sleep=self.sleep,
-            before_sleep=lambda state: self._count(),
-            reraise=True,
-        )
-        try:
-            return retrying(action)
-        except Throttled as exc:
-            self._count()
-            raise _gave_up(exc, what) from exc
-
-    def _tenacity_wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return self.wait_seconds(exc, state.attempt_number) if isinstance(exc, Throttled) \
-            else 0.0
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except Throttled as exc:
+                attempt += 1
+                self.pause(exc, attempt, what)
 
     def _count(self) -> None:
         """The deletion circuit breaker reads this count: none may be lost."""
