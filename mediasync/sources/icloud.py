@@ -29,6 +29,7 @@ from pyicloud.services.photos import (
     PhotoLibrary,
     PhotoResource,
 )
+from pyicloud.services.photos_cloudkit.mappers import build_photo_resource
 
 from mediasync.errors import (
     ConfigError,
@@ -174,8 +175,8 @@ class ICloudSource:
                 self.backoff.pause(exc, attempt, "the photo listing")
 
     def _assets(self, photo: PhotoAsset) -> list[SourceAsset]:
-        kind = "video" if photo.item_type == "movie" else \
-            "live" if photo.is_live_photo else "photo"
+        is_live = photo.is_live_photo
+        kind = "live" if is_live else "video" if photo.item_type == "movie" else "photo"
         if kind not in self.icloud.media:
             return []
         record = photo.asset_record
@@ -187,13 +188,13 @@ class ICloudSource:
                   "group_id": photo.id if kind == "live" else None}
         if kind == "live":
             meta["group_size"] = 2
-        resources = photo.resources
+        name = photo.filename
         media_type = MediaType.VIDEO if kind == "video" else MediaType.IMAGE
-        assets = [_asset(photo.id, resources.get("original"), photo.filename, media_type,
-                         meta, common)]
+        assets = [_asset(photo.id, _resource(photo, "original", name, is_live), name,
+                         media_type, meta, common)]
         if kind == "live":
             assets.append(_asset(photo.id + LIVE_VIDEO_SUFFIX,
-                                 resources.get("original_video"), photo.filename,
+                                 _resource(photo, "original_video", name, is_live), name,
                                  MediaType.VIDEO, meta, common))
         return assets
 
@@ -275,6 +276,18 @@ def _by_record(files: Sequence[MediaFile]) -> dict[str, list[MediaFile]]:
             LIVE_VIDEO_SUFFIX)
         groups.setdefault(record, []).append(file)
     return groups
+
+
+def _resource(photo: PhotoAsset, key: str, name: str, is_live: bool) -> PhotoResource | None:
+    """One version of the asset, built as `PhotoAsset.resources` builds each: that property
+    builds all eight versions, decoding the name for each, and cost more than the rest of
+    the listing put together."""
+    lookup = photo.VIDEO_VERSION_LOOKUP if photo.item_type == "movie" \
+        else photo.PHOTO_VERSION_LOOKUP
+    return build_photo_resource(
+        key=key, prefix=lookup[key], master_record=photo.master_record, filename=name,
+        item_type_extensions=photo.FILE_TYPE_EXTENSIONS, is_live_photo=is_live,
+        item_type_lookup=photo.ITEM_TYPES)
 
 
 def _asset(source_id: str, resource: PhotoResource | None, fallback_name: str,

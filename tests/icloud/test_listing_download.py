@@ -237,3 +237,17 @@ def test_never_signed_in_is_an_auth_error(settings: Settings, server: FakeICloud
 
 def test_library_helper_is_deterministic() -> None:
     assert [p.data for p in make_library(3)] == [p.data for p in make_library(3)]
+
+
+def test_listed_versions_match_pyicloud_resources(source: ICloudSource) -> None:
+    """Step 1 builds only the versions it downloads; they must be pyicloud's own."""
+    listed = {a.source_id: a for a in source.list_assets()}
+    for photo in source.service.photos.all.photos:
+        versions = {photo.id: photo.resources["original"]}
+        if photo.is_live_photo:
+            versions[photo.id + LIVE_VIDEO_SUFFIX] = photo.resources["original_video"]
+        for source_id, resource in versions.items():
+            asset = listed.pop(source_id)
+            assert (asset.extra["url"], asset.size, asset.filename) == \
+                (resource.url, resource.size, resource.filename)
+    assert listed == {}
