@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -33,7 +34,7 @@ def run(ctx: RunContext) -> StepReport:
     incoming = ctx.path("incoming")
     recorder = _Recorder(ctx, retry)
     stopped: list[BaseException] = []  # the source failed as a whole: start nothing more
-    claimed: set[Path] = set()
+    taken = set(os.listdir(incoming)) if incoming.is_dir() else set()  # not a stat per file
     listed = 0  # the total of the progress: it grows while the source is still listing
 
     def planned() -> Iterator[tuple[SourceAsset, Path | None]]:
@@ -44,7 +45,7 @@ def run(ctx: RunContext) -> StepReport:
                 if stopped:
                     return
                 listed += 1
-                yield asset, _working_name(incoming, asset, claimed) if _wanted(asset) \
+                yield asset, _working_name(incoming, asset, taken) if _wanted(asset) \
                     else None
         except Exception as exc:  # the listing failed: what is in flight still lands
             stopped.append(exc)
@@ -174,12 +175,12 @@ def _failed(media: MediaFile, reason: str, report: StepReport) -> MediaFile:
     return media
 
 
-def _working_name(incoming: Path, asset: SourceAsset, claimed: set[Path]) -> Path:
+def _working_name(incoming: Path, asset: SourceAsset, taken: set[str]) -> Path:
     dest = incoming / prefixed_name(1, asset.filename, asset.created)
-    if dest in claimed or dest.exists():
+    if dest.name in taken:
         tag = hashlib.sha1(asset.source_id.encode()).hexdigest()[:8]
         dest = with_suffix_tag(dest, tag)
-    claimed.add(dest)
+    taken.add(dest.name)
     return dest
 
 

@@ -9,6 +9,7 @@ import pytest
 from mediasync.errors import RateLimited
 from mediasync.ledger import open_ledger
 from mediasync.model import Stage
+from mediasync.naming import prefixed_name
 from mediasync.pipeline import download
 from mediasync.pipeline.steps import open_context
 from mediasync.settings import Settings
@@ -74,3 +75,16 @@ def test_a_limit_never_splits_a_live_photo(step_settings: Settings) -> None:
     finally:
         ledger.close()
     assert ids == {f"A{i:05d}" for i in range(10)} | {"A00009" + LIVE_VIDEO_SUFFIX}
+
+
+def test_a_file_already_in_incoming_is_never_overwritten(step_settings: Settings,
+                                                         server: FakeICloud) -> None:
+    newest = server.state.photos["A00000"]
+    incoming = step_settings.resolve(step_settings.workflow.incoming)
+    incoming.mkdir(parents=True)
+    there = incoming / prefixed_name(1, newest.filename, newest.created)
+    there.write_bytes(b"an earlier file of that name")
+    assert run_step1(step_settings, "run-1", limit=1) == 1
+    assert there.read_bytes() == b"an earlier file of that name"
+    (new,) = recorded(step_settings)
+    assert new != there and new.read_bytes() == newest.data
