@@ -7,7 +7,8 @@ import selectors
 import socket
 import socketserver
 import threading
-from typing import Self
+
+from tests.fakes.local_server import Served
 
 
 class _Tunnel(socketserver.StreamRequestHandler):
@@ -49,29 +50,21 @@ class _ProxyServer(socketserver.ThreadingTCPServer):
     lock: threading.Lock
 
 
-class ConnectProxy:
-    """`with ConnectProxy() as proxy:`; `proxy.url` is its address, `proxy.tunnels` the
-    (host:port, Proxy-Authorization) of each CONNECT."""
+class ConnectProxy(Served):
+    """`with ConnectProxy() as proxy:`; `proxy.port` is where it listens, `proxy.tunnels`
+    the (host:port, Proxy-Authorization) of each CONNECT."""
 
     def __init__(self) -> None:
-        self._server = _ProxyServer(("127.0.0.1", 0), _Tunnel)
-        self._server.tunnels, self._server.lock = [], threading.Lock()
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        server = _ProxyServer(("127.0.0.1", 0), _Tunnel)
+        server.tunnels, server.lock = [], threading.Lock()
+        super().__init__(server)
+        self._proxy = server
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._proxy.server_address[1]
 
     @property
     def tunnels(self) -> list[tuple[str, str | None]]:
-        with self._server.lock:
-            return list(self._server.tunnels)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        with self._proxy.lock:
+            return list(self._proxy.tunnels)

@@ -3,6 +3,7 @@ from a thread, started and stopped as a context manager."""
 
 from __future__ import annotations
 
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -20,18 +21,13 @@ class LocalHandler(BaseHTTPRequestHandler):
         return None
 
 
-class LocalServer:
-    def __init__(self, handler: type[LocalHandler]) -> None:
-        # each server gets its own handler class, which knows it as `service`
-        bound = type(handler.__name__, (handler,), {"service": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+class Served:
+    """A socket server answering from a thread of its own inside a `with` block."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def __init__(self, server: socketserver.BaseServer) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -40,3 +36,16 @@ class LocalServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class LocalServer(Served):
+    def __init__(self, handler: type[LocalHandler]) -> None:
+        # each server gets its own handler class, which knows it as `service`
+        bound = type(handler.__name__, (handler,), {"service": self})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
+        server.daemon_threads = True
+        super().__init__(server)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
