@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 120
 BUSY_RETRIES = 10
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+SETTLE_SECONDS = 20  # task runs reach the server as events, after their flow run ends
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -102,6 +103,21 @@ class PrefectService:
         return self.flow_run(run_id)
 
     def task_runs(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's task runs once the server has them all. It records them from the
+        runner's events, a moment after the flow run itself is final: read until every
+        one is final and two reads a second apart agree."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        seen = self._task_runs_now(run_id)
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self._task_runs_now(run_id)
+            if [t["id"] for t in now] == [t["id"] for t in seen] \
+                    and all(t["state_type"] in FINAL for t in now):
+                return now
+            seen = now
+        return seen
+
+    def _task_runs_now(self, run_id: str) -> list[dict[str, Any]]:
         response = self._call("POST", "/task_runs/filter", json={
             "flow_runs": {"id": {"any_": [run_id]}}, "sort": "EXPECTED_START_TIME_ASC"})
         response.raise_for_status()
