@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pyicloud import PyiCloudService
 
+from tests.fakes.local_server import Served
+
 # RFC 5054 2048-bit group, the one Apple's SRP uses.
 _N = int(
     "AC6BDB41324A9A9BF166DE5E1389582FAF72B6651987EE07FC3192943DB56050A37329CBB4A099ED"
@@ -167,7 +169,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class FakeICloud:
+class FakeICloud(Served):
     """Run with `with FakeICloud() as server:`; `server.url` is its base URL."""
 
     def __init__(self, account: Account | None = None) -> None:
@@ -176,23 +178,17 @@ class FakeICloud:
         self.ca_path = Path(self._dir.name) / "cert.pem"
         key_path = Path(self._dir.name) / "key.pem"
         _write_certificate(self.ca_path, key_path)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.state = self.state  # type: ignore[attr-defined]
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        httpd.daemon_threads = True
+        httpd.state = self.state  # type: ignore[attr-defined]
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.ca_path, key_path)
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    def __enter__(self) -> FakeICloud:
-        self._thread.start()
-        return self
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{httpd.server_address[1]}"
+        super().__init__(httpd)
 
     def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__exit__(*exc)
         self._dir.cleanup()
 
     # -- set-up --------------------------------------------------------------------

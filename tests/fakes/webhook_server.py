@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.local_server import Served
 
-class WebhookServer:
+
+class WebhookServer(Served):
     def __init__(self, status: int = 200) -> None:
         self.received: list[Any] = []
         received, answer = self.received, status
@@ -24,15 +25,6 @@ class WebhookServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return None
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/hooks/s3cret-token"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    def __enter__(self) -> WebhookServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks/s3cret-token"
+        super().__init__(httpd)
