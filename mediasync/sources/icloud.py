@@ -175,8 +175,9 @@ class ICloudSource:
                 self.backoff.pause(exc, attempt, "the photo listing")
 
     def _assets(self, photo: PhotoAsset) -> list[SourceAsset]:
-        is_live = photo.is_live_photo
-        kind = "live" if is_live else "video" if photo.item_type == "movie" else "photo"
+        movie = photo.item_type == "movie"
+        is_live = not movie and photo.is_live_photo
+        kind = "live" if is_live else "video" if movie else "photo"
         if kind not in self.icloud.media:
             return []
         record = photo.asset_record
@@ -190,12 +191,14 @@ class ICloudSource:
             meta["group_size"] = 2
         name = photo.filename
         media_type = MediaType.VIDEO if kind == "video" else MediaType.IMAGE
-        assets = [_asset(photo.id, _resource(photo, "original", name, is_live), name,
-                         media_type, meta, common)]
+        versions = photo.VIDEO_VERSION_LOOKUP if movie else photo.PHOTO_VERSION_LOOKUP
+        assets = [_asset(photo.id, _resource(photo, versions, "original", name, is_live),
+                         name, media_type, meta, common)]
         if kind == "live":
             assets.append(_asset(photo.id + LIVE_VIDEO_SUFFIX,
-                                 _resource(photo, "original_video", name, is_live), name,
-                                 MediaType.VIDEO, meta, common))
+                                 _resource(photo, versions, "original_video", name,
+                                           is_live),
+                                 name, MediaType.VIDEO, meta, common))
         return assets
 
     # download --------------------------------------------------------------------------
@@ -278,14 +281,13 @@ def _by_record(files: Sequence[MediaFile]) -> dict[str, list[MediaFile]]:
     return groups
 
 
-def _resource(photo: PhotoAsset, key: str, name: str, is_live: bool) -> PhotoResource | None:
+def _resource(photo: PhotoAsset, versions: dict[str, str], key: str, name: str,
+              is_live: bool) -> PhotoResource | None:
     """One version of the asset, built as `PhotoAsset.resources` builds each: that property
     builds all eight versions, decoding the name for each, and cost more than the rest of
     the listing put together."""
-    lookup = photo.VIDEO_VERSION_LOOKUP if photo.item_type == "movie" \
-        else photo.PHOTO_VERSION_LOOKUP
     return build_photo_resource(
-        key=key, prefix=lookup[key], master_record=photo.master_record, filename=name,
+        key=key, prefix=versions[key], master_record=photo.master_record, filename=name,
         item_type_extensions=photo.FILE_TYPE_EXTENSIONS, is_live_photo=is_live,
         item_type_lookup=photo.ITEM_TYPES)
 
