@@ -142,9 +142,10 @@ class SqlLedger:
     def start_operation(self, op: SyncOperation) -> int:
         op.started_at = op.started_at or utcnow()
         _, rows = self._execute(
-            "INSERT INTO sync_operations (operation_type, status, run_id, started_at)"
-            " VALUES (?, ?, ?, ?) RETURNING id",
-            (op.operation_type, op.status, op.run_id, self._time(op.started_at)))
+            "INSERT INTO sync_operations (operation_type, status, run_id, started_at, detail)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (op.operation_type, op.status, op.run_id, self._time(op.started_at),
+             self._json(op.detail) if op.detail is not None else None))
         op.id = rows[0]["id"]
         return op.id
 

@@ -343,7 +343,8 @@ class SupabaseLedger:
         op.started_at = op.started_at or utcnow()
         rows = self._run(self._table("sync_operations").insert({
             "operation_type": op.operation_type, "status": op.status, "run_id": op.run_id,
-            "started_at": to_text_time(op.started_at)})).data
+            "started_at": to_text_time(op.started_at),
+            "detail": None if op.detail is None else json_safe(op.detail)})).data
         op.id = rows[0]["id"]
         return op.id  # type: ignore[return-value]
 

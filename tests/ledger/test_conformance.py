@@ -196,13 +196,15 @@ def test_record_deletions_keeps_the_proof(ledger: Ledger) -> None:
 def test_sync_operations_history(ledger: Ledger) -> None:
     first = SyncOperation(operation_type="watch", status="running", run_id="r1")
     first_id = ledger.start_operation(first)
-    second = SyncOperation(operation_type="reconcile", status="running")
+    second = SyncOperation(operation_type="reconcile", status="running",
+                           detail={"source": "folder:/photos"})
     ledger.start_operation(second)
     first.status, first.files_scanned, first.files_added = "done", 12, 3
     first.detail = {"root": "/photos", "removed": ["a.jpg"]}
     ledger.finish_operation(first)
     recent = ledger.recent_operations()
     assert [op.operation_type for op in recent] == ["reconcile", "watch"]
+    assert (recent[0].status, recent[0].detail) == ("running", {"source": "folder:/photos"})
     [watch] = ledger.recent_operations(operation_type="watch")
     assert (watch.id, watch.status, watch.files_scanned, watch.files_added, watch.detail) == (
         first_id, "done", 12, 3, {"root": "/photos", "removed": ["a.jpg"]})
