@@ -15,6 +15,7 @@ from mediasync.model import MediaFile, MediaType, SourceAsset, Stage, StageChang
 from mediasync.naming import prefixed_name
 from mediasync.pipeline.common import ChangeWriter, read_ahead, run_ahead
 from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.pipeline.listing import Listing
 
 MAX_DOWNLOAD_ATTEMPTS = 3
 RECORD_EVERY = 50
@@ -24,8 +25,9 @@ def run(ctx: RunContext) -> StepReport:
     report = StepReport(1, "download")
     retry = _retryable(ctx)
     known = ctx.ledger.known_source_ids(ctx.source.name) - set(retry)
+    listing = Listing(ctx)
     if ctx.dry_run:
-        wanted = list(_new_assets(ctx, known))
+        wanted = list(_new_assets(ctx, listing, known))
         report.planned = [{"file": a.filename, "source_id": a.source_id,
                            "action": _planned_action(a)} for a in wanted]
         report.done = len(wanted)
@@ -36,12 +38,13 @@ def run(ctx: RunContext) -> StepReport:
     stopped: list[BaseException] = []  # the source failed as a whole: start nothing more
     taken = set(os.listdir(incoming)) if incoming.is_dir() else set()  # not a stat per file
     listed = 0  # the total of the progress: it grows while the source is still listing
+    listing.started()
 
     def planned() -> Iterator[tuple[SourceAsset, Path | None]]:
         nonlocal listed
         # downloads start with the first page of the listing, not after the last one
         try:
-            for asset in read_ahead(_new_assets(ctx, known)):
+            for asset in read_ahead(_new_assets(ctx, listing, known)):
                 if stopped:
                     return
                 listed += 1
@@ -68,6 +71,7 @@ def run(ctx: RunContext) -> StepReport:
                          asset.filename)
     finally:
         recorder.flush()  # also when the source fails: the files that arrived are here
+    listing.finished(listed, step_failed=bool(stopped))
     if stopped:
         raise stopped[0]
     report.message = (f"{report.done} downloaded, {report.failed} failed, "
@@ -106,11 +110,11 @@ def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
             and m.attempts < MAX_DOWNLOAD_ATTEMPTS}
 
 
-def _new_assets(ctx: RunContext, known: set[str]) -> Iterator[SourceAsset]:
+def _new_assets(ctx: RunContext, listing: Listing, known: set[str]) -> Iterator[SourceAsset]:
     """What the ledger does not have yet. A limit never splits a group: the live photo
     being listed when it is reached comes whole (sources list a group's files together)."""
     count, group = 0, None
-    for asset in ctx.source.list_assets(known):
+    for asset in listing.assets(known):
         if asset.source_id in known:
             continue
         if ctx.limit is not None and count >= ctx.limit \

@@ -41,9 +41,9 @@ class Source(Protocol):
     parallel_downloads: int  # how many `download` calls step 1 may run at once
 
     def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
-        """Yield assets, newest first where the source can tell, the files of a group one
-        after the other. `known` holds source ids the ledger already has, so an incremental
-        source may stop early. Step 1 lists in a thread of its own while it downloads."""
+        """Yield every asset, newest first where the source can tell, the files of a group
+        one after the other. `known` holds source ids the ledger already has. Step 1 lists
+        in a thread of its own while it downloads."""
         ...
 
     def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
@@ -54,6 +54,22 @@ class Source(Protocol):
 
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
         """Delete by source id (never by name). Only called after every safety gate passed."""
+        ...
+
+
+@runtime_checkable
+class RecentFirstSource(Protocol):
+    """Optional: a source that lists newest first and can stop once it meets assets the
+    ledger has (iCloud). Step 1 lets it stop early only when the last listing for the
+    source ran to its end with the same scope (see pipeline/listing.py)."""
+
+    @property
+    def listing_scope(self) -> str:
+        """What one complete listing covers (library, album, filters)."""
+        ...
+
+    def list_recent(self, known: Iterable[str]) -> Iterator[SourceAsset]:
+        """Like list_assets, but may stop after assets the ledger has."""
         ...
 
 

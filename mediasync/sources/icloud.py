@@ -1,11 +1,12 @@
 """iCloud Photos as a source, through pyicloud.
 
-Listing walks the library newest first and, unless a full pass is asked for, stops after
-`icloud.stop_after_known` assets in a row that the ledger already has. A live photo is two
-SourceAssets (the image and its MOV) with one group_id: they travel and are deleted
-together. Downloads stream to a temp file and are checked against the size in the asset
-record. Deletes go by CloudKit record name with the change tag seen at listing, so an
-asset changed on iCloud since then is refused (CONFLICT) rather than deleted.
+Listing walks the library newest first; `list_recent` stops after
+`icloud.stop_after_known` assets in a row that the ledger already has (unless a full pass
+is asked for), which step 1 uses only once an earlier listing has walked to the end. A
+live photo is two SourceAssets (the image and its MOV) with one group_id: they travel and
+are deleted together. Downloads stream to a temp file and are checked against the size in
+the asset record. Deletes go by CloudKit record name with the change tag seen at listing,
+so an asset changed on iCloud since then is refused (CONFLICT) rather than deleted.
 """
 
 from __future__ import annotations
@@ -89,9 +90,26 @@ class ICloudSource:
 
     # listing ---------------------------------------------------------------------------
     def list_assets(self, known: Iterable[str] = ()) -> Iterator[SourceAsset]:
+        yield from self._list(known, stop_after=0)
+
+    def list_recent(self, known: Iterable[str]) -> Iterator[SourceAsset]:
+        # only the whole library is listed newest first: an album keeps its own order
+        newest_first = self.icloud.album is None
+        stop_after = self.icloud.stop_after_known \
+            if newest_first and not self.icloud.full_pass else 0
+        yield from self._list(known, stop_after)
+
+    @property
+    def listing_scope(self) -> str:
+        icloud = self.icloud
+        return (f"library={icloud.library} shared={icloud.shared_library}"
+                f" album={icloud.album} media={','.join(sorted(icloud.media))}"
+                f" after={icloud.created_after} before={icloud.created_before}")
+
+    def _list(self, known: Iterable[str], stop_after: int) -> Iterator[SourceAsset]:
         known_ids = set(known)
         for album in self._albums():
-            yield from self._list_album(album, known_ids)
+            yield from self._list_album(album, known_ids, stop_after)
 
     def count_assets(self) -> int:
         """How many assets the listed albums hold, from iCloud's own count."""
@@ -132,11 +150,9 @@ class ICloudSource:
             raise ConfigError(f"icloud.album: no album {self.icloud.album!r} in {key}")
         return album
 
-    def _list_album(self, album: BasePhotoAlbum, known: set[str]) -> Iterator[SourceAsset]:
-        # only the whole library is listed newest first: an album keeps its own order
+    def _list_album(self, album: BasePhotoAlbum, known: set[str],
+                    stop_after: int) -> Iterator[SourceAsset]:
         newest_first = self.icloud.album is None
-        stop_after = 0 if self.icloud.full_pass or not newest_first \
-            else self.icloud.stop_after_known
         after, before = _utc(self.icloud.created_after), _utc(self.icloud.created_before)
         streak = 0
         for photo in self._photos(album):

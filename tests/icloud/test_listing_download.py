@@ -64,7 +64,7 @@ def test_second_listing_finds_nothing_new_and_stops_early(source: ICloudSource,
                                                          server: FakeICloud) -> None:
     known = [a.source_id for a in source.list_assets()]
     pages_before = len(server.requests("records/query"))
-    assert list(source.list_assets(known)) == []
+    assert list(source.list_recent(known)) == []
     # one page of 100 holds more than stop_after_known (50) known assets in a row
     assert len(server.requests("records/query")) - pages_before == 1
 
@@ -75,7 +75,7 @@ def test_only_new_assets_are_listed(source: ICloudSource, server: FakeICloud) ->
     server.add_photos([FakePhoto(f"N{i}", f"NEW_{i}.JPG", b"new" * (i + 1),
                                  newer + dt.timedelta(hours=i), "public.jpeg")
                        for i in range(3)])
-    assert sorted(a.source_id for a in source.list_assets(known)) == ["N0", "N1", "N2"]
+    assert sorted(a.source_id for a in source.list_recent(known)) == ["N0", "N1", "N2"]
 
 
 def test_full_pass_reads_every_page(settings: Settings, server: FakeICloud) -> None:
@@ -86,7 +86,10 @@ def test_full_pass_reads_every_page(settings: Settings, server: FakeICloud) -> N
     server.state.photos["A00140"].deleted = True
     server.add_photos([FakePhoto("OLD", "OLD.JPG", b"old", dt.datetime(2001, 1, 1,
                                                                      tzinfo=dt.UTC))])
-    assert [a.source_id for a in source.list_assets(known)] == ["OLD"]
+    assert [a.source_id for a in source.list_recent(known)] == ["OLD"]
+    # without a full pass, only list_recent stops early: list_assets walks everything
+    assert [a.source_id for a in ICloudSource(settings).list_assets(known)] == ["OLD"]
+    assert list(ICloudSource(settings).list_recent(known)) == []
 
 
 @pytest.mark.parametrize(("media", "count"), [
