@@ -31,7 +31,7 @@ def run(ctx: RunContext) -> StepReport:
         report.planned = [{"file": a.filename, "source_id": a.source_id,
                            "action": _planned_action(a)} for a in wanted]
         report.done = len(wanted)
-        report.message = f"would download {len(wanted)} new assets"
+        report.message = f"would download {len(wanted)} new assets{listing.note}"
         return report.finish()
     incoming = ctx.path("incoming")
     recorder = _Recorder(ctx, retry)
@@ -75,7 +75,7 @@ def run(ctx: RunContext) -> StepReport:
     if stopped:
         raise stopped[0]
     report.message = (f"{report.done} downloaded, {report.failed} failed, "
-                      f"{report.skipped} skipped")
+                      f"{report.skipped} skipped{listing.note}")
     return report.finish()
 
 

@@ -26,9 +26,21 @@ class Listing:
         self._ctx = ctx
         source = ctx.source
         self._recent = source if isinstance(source, RecentFirstSource) else None
-        self.early_stop = self._recent is not None and self._last_completed()
+        self._scope = self._recent.listing_scope if self._recent is not None else None
+        self._last = self._last_listing() if self._recent is not None else None
+        self.early_stop = self._last is not None and self._last.status == "completed" \
+            and self._scope_of(self._last) == self._scope
         self.reached_end = False  # set in the listing thread once the source has no more
         self._operation: SyncOperation | None = None
+
+    @property
+    def note(self) -> str:
+        """For the step's message: why a source that could stop early listed everything."""
+        if self._last is None or self.early_stop:
+            return ""  # a first listing walks everything anyway
+        if self._last.status == "completed":
+            return "; listed everything: the library, album or filters changed"
+        return "; listed everything: the last listing did not run to its end"
 
     def assets(self, known: Iterable[str]) -> Iterator[SourceAsset]:
         if self._recent is not None and self.early_stop:
@@ -42,7 +54,7 @@ class Listing:
             return  # it lists everything every time: nothing to remember
         self._operation = SyncOperation(
             operation_type=OPERATION, status="running", run_id=self._ctx.run_id,
-            detail={"source": self._ctx.source.name, "scope": self._recent.listing_scope,
+            detail={"source": self._ctx.source.name, "scope": self._scope,
                     "early_stop": self.early_stop})
         self._ctx.ledger.start_operation(self._operation)
 
@@ -58,12 +70,13 @@ class Listing:
         self._operation.files_scanned = listed
         self._ctx.ledger.finish_operation(self._operation)
 
-    def _last_completed(self) -> bool:
-        assert self._recent is not None
+    @staticmethod
+    def _scope_of(operation: SyncOperation) -> str | None:
+        return (operation.detail or {}).get("scope")
+
+    def _last_listing(self) -> SyncOperation | None:
         name = self._ctx.source.name
         for operation in self._ctx.ledger.recent_operations(LOOK_BACK, OPERATION):
-            detail = operation.detail or {}
-            if detail.get("source") == name:
-                return (operation.status == "completed"
-                        and detail.get("scope") == self._recent.listing_scope)
-        return False
+            if (operation.detail or {}).get("source") == name:
+                return operation
+        return None

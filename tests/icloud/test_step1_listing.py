@@ -28,12 +28,16 @@ def step_settings(settings: Settings, server: FakeICloud) -> Settings:
         "source": settings.source.model_copy(update={"kind": "icloud"})})
 
 
-def run_step1(settings: Settings, run_id: str, limit: int | None = None) -> int:
+def run_step1(settings: Settings, run_id: str, limit: int | None = None,
+              walks_everything: bool | None = None) -> int:
     ctx = open_context(settings, run_id, limit=limit)
     try:
-        return download.run(ctx).done
+        report = download.run(ctx)
     finally:
         ctx.ledger.close()
+    if walks_everything is not None:
+        assert ("listed everything" in report.message) == walks_everything, report.message
+    return report.done
 
 
 def recorded(settings: Settings) -> set[Path]:
@@ -60,7 +64,8 @@ def test_a_listing_failing_midway_keeps_every_file_that_landed(
     # the newest assets are all known, but the first listing never reached the end: the
     # next run walks everything rather than stopping at them
     pages = len(server.requests("records/query"))
-    assert run_step1(step_settings, "run-2") == LIBRARY_SIZE + LIVE - len(landed)
+    assert run_step1(step_settings, "run-2", walks_everything=True) \
+        == LIBRARY_SIZE + LIVE - len(landed)
     full_walk = len(server.requests("records/query")) - pages
     assert set(incoming.iterdir()) == recorded(step_settings)
     assert len(landed) < len(recorded(step_settings)) == LIBRARY_SIZE + LIVE
@@ -68,7 +73,7 @@ def test_a_listing_failing_midway_keeps_every_file_that_landed(
 
     # that walk completed: from now on a run stops at the known assets
     pages = len(server.requests("records/query"))
-    assert run_step1(step_settings, "run-3") == 0
+    assert run_step1(step_settings, "run-3", walks_everything=False) == 0
     assert len(server.requests("records/query")) - pages < full_walk
 
 
@@ -92,7 +97,8 @@ def test_a_cut_short_run_among_many_new_assets_is_finished_by_the_next(
 
 def test_a_run_on_one_album_makes_the_next_library_run_walk_everything(
         step_settings: Settings, server: FakeICloud) -> None:
-    assert run_step1(step_settings, "run-1") == LIBRARY_SIZE + LIVE
+    # a first listing walks everything without saying so
+    assert run_step1(step_settings, "run-1", walks_everything=False) == LIBRARY_SIZE + LIVE
     new = newer_photos(70)
     server.add_photos(new)
     server.add_album("Trip", [photo.record_name for photo in new[:60]])
@@ -100,7 +106,7 @@ def test_a_run_on_one_album_makes_the_next_library_run_walk_everything(
         "icloud": step_settings.icloud.model_copy(update={"album": "Trip"})})
     assert run_step1(trip, "run-2") == 60
     # the library's newest 60 are known through the album, the 10 below them are not
-    assert run_step1(step_settings, "run-3") == 10
+    assert run_step1(step_settings, "run-3", walks_everything=True) == 10
 
 
 def test_a_dry_run_records_no_listing(step_settings: Settings) -> None:
