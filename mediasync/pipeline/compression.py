@@ -44,20 +44,30 @@ def run(ctx: RunContext) -> StepReport:
 def _compress_all(ctx: RunContext, files: list[MediaFile], changes: ChangeWriter,
                   report: StepReport) -> None:
     jobs: list[CompressJob] = []
-    runnable: list[MediaFile] = []
+    # the files each job stands for: twins share one archived copy, so one compressed
+    # copy; two jobs writing it at once would collide on its temp file
+    sharing: list[list[MediaFile]] = []
+    job_of: dict[Path, int] = {}
     for media in files:
         try:
-            jobs.append(job_for(ctx, media))
-            runnable.append(media)
+            job = job_for(ctx, media)
         except FileProblem as exc:
             report.failed += 1
             changes.add(failure(media, exc))
+            continue
+        if job.dest in job_of:
+            sharing[job_of[job.dest]].append(media)
+        else:
+            job_of[job.dest] = len(jobs)
+            jobs.append(job)
+            sharing.append([media])
 
     def record(index: int, result: CompressionResult) -> None:
-        changes.add(_outcome(ctx, runnable[index], result, report))
+        for media in sharing[index]:
+            changes.add(_outcome(ctx, media, result, report))
 
-    meter = _Meter(ctx, {job.source.name: m.filename for job, m in zip(jobs, runnable,
-                                                                     strict=True)})
+    meter = _Meter(ctx, {job.source.name: twins[0].filename
+                         for job, twins in zip(jobs, sharing, strict=True)})
     compress = ctx.compress or compress_many
     compress(jobs, ctx.settings.compression, progress=meter.file_done,
              video_progress=meter.video, on_result=record)

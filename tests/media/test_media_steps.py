@@ -3,12 +3,15 @@ ledger and the folder source."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from mediasync.files import sha256_file
+from mediasync.media.parallel import compress_many
 from mediasync.model import Stage
+from mediasync.pipeline.steps import STEPS, open_context
 from tests.media.pipeline_run import files_by_name, run_steps, setup_run
 
 
@@ -45,6 +48,32 @@ def test_step6_fails_a_file_that_broke_after_step5_alone(tmp_path, library):
     assert broken.workflow_stage == Stage.FAILED
     assert broken.error.startswith("IMG_0002.JPG: cannot decode image")
     assert (report.done, report.failed) == (8, 1)
+
+
+def test_step6_compresses_twins_sharing_one_archived_copy_once(tmp_path, library):
+    settings = setup_run(tmp_path, library)
+    folder = settings.resolve(settings.source.path) / "2021"
+    shutil.copy(folder / "IMG_0002.JPG", folder / "IMG_0002 copy.JPG")
+    run_steps(settings, 5)
+    outputs: list[Path] = []
+
+    def recording(jobs, *args, **kwargs):
+        outputs.extend(job.dest for job in jobs)
+        return compress_many(jobs, *args, **kwargs)
+
+    ctx = open_context(settings, run_id="run-6", compress=recording)
+    try:
+        report = STEPS[5].run(ctx)
+    finally:
+        ctx.ledger.close()
+    files = files_by_name(settings)
+    first, twin = files["IMG_0002.JPG"][0], files["IMG_0002 copy.JPG"][0]
+    assert first.nas_path == twin.nas_path
+    assert len(outputs) == len(set(outputs))  # one job per compressed copy
+    assert first.workflow_stage == twin.workflow_stage == Stage.COMPRESSED
+    assert first.compressed_path == twin.compressed_path
+    assert Path(first.compressed_path).is_file()
+    assert (report.done, report.failed) == (10, 0)
 
 
 def test_step6_compresses_beside_the_archive_and_leaves_it_alone(tmp_path, library):

@@ -111,7 +111,8 @@ def test_two_different_files_with_one_name_both_survive(odd_library):
 def test_one_content_under_two_names_is_stored_once(odd_library):
     ws, rows = odd_library
     first, second = _row(rows, "original.jpg"), _row(rows, "copy of original.jpg")
-    assert first.workflow_stage == second.workflow_stage == Stage.COMPLETED
+    assert first.workflow_stage == second.workflow_stage == Stage.COMPLETED, \
+        (first.failed_stage, first.error, second.failed_stage, second.error)
     assert first.nas_path == second.nas_path
     assert len(archived_files(ws.nas)[first.content_hash]) == 1
 
