@@ -21,6 +21,7 @@ from mediasync import notify
 from mediasync.errors import ConfigError
 from mediasync.remedies import fix_for_step, step_name
 from mediasync.settings import Settings, load_settings
+from mediasync.sources.icloud_session import EXPIRED
 
 log = logging.getLogger("mediasync.alerts")
 
@@ -39,8 +40,9 @@ def alert_on_failure(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any])
                "step": step, "step_name": step_name(step), "reason": reason}
     if ui := PREFECT_UI_URL.value():
         details["url"] = f"{ui}/runs/flow-run/{flow_run.id}"
-    notify.send(notify.RUN_FAILED, message, fix_for_step(step), settings=settings,
-                details=details)
+    # its own kind, so that a chat rule can page someone: only a person can sign in again
+    kind = notify.ICLOUD_SESSION_EXPIRED if reason == EXPIRED else notify.RUN_FAILED
+    notify.send(kind, message, fix_for_step(step), settings=settings, details=details)
 
 
 def _settings_of(flow_run: FlowRun) -> Settings | None:

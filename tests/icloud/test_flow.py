@@ -61,7 +61,7 @@ def test_flow_halts_at_step_one_when_the_session_expired(media_settings: Setting
     expected = "step 1 (download) failed: iCloud session expired: run `mediasync icloud login`"
     assert state.is_failed() and expected in state.message
     [alert] = hook.received
-    assert (alert["kind"], alert["step"]) == ("run_failed", 1)
+    assert (alert["kind"], alert["step"]) == ("icloud_session_expired", 1)
     assert alert["reason"] == "iCloud session expired: run `mediasync icloud login`"
     assert "mediasync icloud login" in alert["fix"]
     ledger = open_ledger(media_settings.ledger.url, media_settings.base_dir)
