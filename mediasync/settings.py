@@ -94,6 +94,8 @@ class ICloudSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None  # prefer `mediasync icloud login` and the keyring
     cookie_directory: Path | None = None  # default: icloud-session/ beside the config file
+    # step 1 alerts (notify.webhook_url) when the stored session ends within this (0: never)
+    warn_days_before_expiry: float = Field(7, ge=0)
     delete: bool = False
     # what to list
     library: str = "root"  # or a Shared Library key, "shared:SharedSync-..."

@@ -16,6 +16,7 @@ from mediasync.naming import prefixed_name
 from mediasync.pipeline.common import ChangeWriter, read_ahead, run_ahead
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.listing import Listing
+from mediasync.pipeline.session_warning import warn_if_session_ends_soon
 
 MAX_DOWNLOAD_ATTEMPTS = 3
 RECORD_EVERY = 50
@@ -33,6 +34,7 @@ def run(ctx: RunContext) -> StepReport:
         report.done = len(wanted)
         report.message = f"would download {len(wanted)} new assets{listing.note}"
         return report.finish()
+    warn_if_session_ends_soon(ctx)
     incoming = ctx.path("incoming")
     recorder = _Recorder(ctx, retry)
     stopped: list[BaseException] = []  # the source failed as a whole: start nothing more

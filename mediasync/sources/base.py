@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -70,6 +71,20 @@ class RecentFirstSource(Protocol):
 
     def list_recent(self, known: Iterable[str]) -> Iterator[SourceAsset]:
         """Like list_assets, but may stop after assets the ledger has."""
+        ...
+
+
+@runtime_checkable
+class ExpiringSession(Protocol):
+    """Optional: a source whose stored sign-in ends some day (iCloud)."""
+
+    def session_expires(self) -> datetime | None:
+        """About when runs stop working without a new sign-in; None when unknown."""
+        ...
+
+    @property
+    def warn_days_before_expiry(self) -> float:
+        """How long before that step 1 alerts (0: never)."""
         ...
 
 

@@ -50,7 +50,7 @@ from mediasync.sources.icloud_retry import (
     pyicloud_errors,
     record_error,
 )
-from mediasync.sources.icloud_session import resume, username
+from mediasync.sources.icloud_session import resume, session_expiry, username
 
 LIVE_VIDEO_SUFFIX = ":live"  # source id of a live photo's MOV: "<record>:live"
 SHARED_LIBRARY_PREFIX = "shared:SharedSync-"
@@ -82,6 +82,13 @@ class ICloudSource:
         if self._service is None:
             self._service = resume(self.settings)
         return self._service
+
+    def session_expires(self) -> datetime | None:
+        return session_expiry(self.settings)
+
+    @property
+    def warn_days_before_expiry(self) -> float:
+        return self.icloud.warn_days_before_expiry
 
     @property
     def throttled(self) -> int:
