@@ -50,7 +50,7 @@ def login(config: ConfigOption = None, use_keyring: KeyringOption = True,
         if save_password:
             _store(apple_id, password)
         typer.echo(f"Signed in to iCloud as {apple_id}; the session is valid "
-                   f"{_until(settings)}.")
+                   f"{_until(service)}.")
 
 
 @app.command()
@@ -61,8 +61,8 @@ def status(config: ConfigOption = None) -> None:
     """
     with _errors():
         settings = load_settings(config)
-        resume(settings)
-        typer.echo(f"iCloud session for {username(settings)} is valid {_until(settings)} "
+        service = resume(settings)
+        typer.echo(f"iCloud session for {username(settings)} is valid {_until(service)} "
                    f"(kept in {cookie_directory(settings)}).")
 
 
@@ -123,8 +123,8 @@ def _store(apple_id: str, password: str) -> None:
                         f"({keyring.get_keyring().name})") from exc
 
 
-def _until(settings: Settings) -> str:
-    until = session_expiry(settings)
+def _until(service: PyiCloudService) -> str:
+    until = session_expiry(service)
     if until is None:
         return "until Apple ends it (trusted sessions last weeks)"
     return f"until about {until:%Y-%m-%d}"

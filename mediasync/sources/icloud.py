@@ -84,7 +84,7 @@ class ICloudSource:
         return self._service
 
     def session_expires(self) -> datetime | None:
-        return session_expiry(self.settings)
+        return session_expiry(self.service)  # signs in from the stored session first
 
     @property
     def warn_days_before_expiry(self) -> float:

@@ -97,10 +97,10 @@ def resume(settings: Settings) -> PyiCloudService:
     return service
 
 
-def session_expiry(settings: Settings) -> datetime | None:
+def session_expiry(service: PyiCloudService) -> datetime | None:
     """About when the stored session stops working: the latest expiry among the session
     cookies pyicloud saved (None when there are none)."""
-    jar_path = new_service(settings).session.cookiejar_path
+    jar_path = service.session.cookiejar_path
     if not os.path.exists(jar_path):
         return None
     jar = LWPCookieJar(jar_path)
