@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from mediasync.errors import MediasyncError
-from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.model import MediaFile, Stage, StageChange, SyncOperation
 from mediasync.pipeline.context import RunContext
 
 T = TypeVar("T")
@@ -118,6 +118,16 @@ class ChangeWriter:
     def __exit__(self, *exc: Any) -> None:
         # written also when the step fails: what was done stays recorded
         self.flush()
+
+
+def last_operation(ctx: RunContext, operation_type: str,
+                   look_back: int) -> SyncOperation | None:
+    """The newest `operation_type` row recorded for this run's source, among the last
+    `look_back` of that type (other sources may share the ledger)."""
+    for operation in ctx.ledger.recent_operations(look_back, operation_type):
+        if (operation.detail or {}).get("source") == ctx.source.name:
+            return operation
+    return None
 
 
 def take(ctx: RunContext, stages: Iterable[Stage]) -> list[MediaFile]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mediasync.deletion import Decision, DeletePolicy, SourceSignals, decide, proofs
 from mediasync.model import MediaFile, Stage, SyncOperation
-from mediasync.pipeline.common import plan_row
+from mediasync.pipeline.common import last_operation, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.sources.base import DeleteOutcome, SourceHealth
 
@@ -78,10 +78,8 @@ def _assets_deleted(files: Sequence[MediaFile], outcomes: Sequence[DeleteOutcome
 
 
 def _previous_count(ctx: RunContext) -> int | None:
-    for operation in ctx.ledger.recent_operations(limit=20, operation_type=COUNT_OPERATION):
-        if (operation.detail or {}).get("source") == ctx.source.name:
-            return operation.files_scanned
-    return None
+    operation = last_operation(ctx, COUNT_OPERATION, look_back=20)
+    return operation.files_scanned if operation is not None else None
 
 
 def _note_skipped(ctx: RunContext, files: Sequence[MediaFile],

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from mediasync.model import SourceAsset, SyncOperation
+from mediasync.pipeline.common import last_operation
 from mediasync.pipeline.context import RunContext
 from mediasync.sources.base import RecentFirstSource
 
@@ -27,9 +28,10 @@ class Listing:
         source = ctx.source
         self._recent = source if isinstance(source, RecentFirstSource) else None
         self._scope = self._recent.listing_scope if self._recent is not None else None
-        self._last = self._last_listing() if self._recent is not None else None
+        self._last = last_operation(ctx, OPERATION, LOOK_BACK) \
+            if self._recent is not None else None
         self.early_stop = self._last is not None and self._last.status == "completed" \
-            and self._scope_of(self._last) == self._scope
+            and (self._last.detail or {}).get("scope") == self._scope
         self.reached_end = False  # set in the listing thread once the source has no more
         self._operation: SyncOperation | None = None
 
@@ -43,7 +45,7 @@ class Listing:
         return "; listed everything: the last listing did not run to its end"
 
     def assets(self, known: Iterable[str]) -> Iterator[SourceAsset]:
-        if self._recent is not None and self.early_stop:
+        if self.early_stop and self._recent is not None:
             yield from self._recent.list_recent(known)
         else:
             yield from self._ctx.source.list_assets(known)
@@ -69,14 +71,3 @@ class Listing:
             self._operation.status = "completed" if self.reached_end else "cut short"
         self._operation.files_scanned = listed
         self._ctx.ledger.finish_operation(self._operation)
-
-    @staticmethod
-    def _scope_of(operation: SyncOperation) -> str | None:
-        return (operation.detail or {}).get("scope")
-
-    def _last_listing(self) -> SyncOperation | None:
-        name = self._ctx.source.name
-        for operation in self._ctx.ledger.recent_operations(LOOK_BACK, OPERATION):
-            if (operation.detail or {}).get("source") == name:
-                return operation
-        return None
