@@ -1,15 +1,17 @@
 """Step 4 archiving over SFTP against `scp -r` of the same files, to the same sshd.
 
     uv run python benchmarks/sftp_archive.py [--files 500] [--size-mb 2] [--rounds 2]
-                                             [--parallel 16] [--dir /tmp/bench-sftp]
+                                             [--parallel 16] [--upload auto]
+                                             [--dir /tmp/bench-sftp]
 
 A throwaway OpenSSH server on loopback (the tests' one) serves a folder on this disk.
 Each round runs `scp -r` and then the real step 4 core (verified store of every file,
 ledger updates) into fresh folders; scp verifies nothing, step 4 re-hashes every file on
 the server, with the tool its probe chose (`server_hasher`). After scp, one
 `openssl dgst -sha256` over all the copies on the server (`hash_s`) shows what the
-verification alone costs at the CPU's best speed. Prints one JSON line per round and one
-with the best of each side.
+verification alone costs at the CPU's best speed. `--upload asyncssh` sends the bytes with
+the built-in client instead of OpenSSH's sftp (`sftp.archive.upload`). Prints one JSON
+line per round and one with the best of each side.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def scp_seconds(sshd: Sshd, files: Path, remote: Path) -> tuple[float, float]:
     return copied - started, time.perf_counter() - copied
 
 
-def write_config(sshd: Sshd, work: Path, remote: Path, parallel: int) -> Settings:
+def write_config(sshd: Sshd, work: Path, remote: Path, parallel: int, upload: str) -> Settings:
     config = work / "mediasync.toml"
     config.write_text(f"""\
 [source]
@@ -85,24 +87,26 @@ key_file = "{sshd.user_key}"
 known_hosts = "{sshd.known_hosts}"
 root = "{remote}"
 parallel_transfers = {parallel}
+upload = "{upload}"
 """)
     return load_settings(config)
 
 
-def server_hasher(settings: Settings, remote: Path) -> str | None:
-    """The tool step 4's probe picks on this server; None: it reads back over SFTP."""
+def probe(settings: Settings, remote: Path) -> SftpArchive:
+    """Step 4's archive after its check: which server hasher, which upload client."""
     remote.mkdir()
     archive = SftpArchive(settings.sftp.archive, settings)  # type: ignore[arg-type]
     archive.check()
+    archive.close()
     remote.rmdir()
-    return archive.hasher
+    return archive
 
 
 def step4_seconds(sshd: Sshd, work: Path, rows: list[MediaFile], remote: Path,
-                  parallel: int) -> float:
+                  parallel: int, upload: str) -> float:
     remote.mkdir()
     (work / "bench.db").unlink(missing_ok=True)
-    ctx = open_context(write_config(sshd, work, remote, parallel), "bench")
+    ctx = open_context(write_config(sshd, work, remote, parallel, upload), "bench")
     ctx.ledger.add_files([MediaFile(**{**row.__dict__}) for row in rows], "bench")
     started = time.perf_counter()
     report = step4.run(ctx)
@@ -118,18 +122,21 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=16, help="sftp.archive.parallel_transfers")
+    parser.add_argument("--upload", choices=["auto", "openssh", "asyncssh"], default="auto",
+                        help="sftp.archive.upload")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/bench-sftp"))
     args = parser.parse_args()
     shutil.rmtree(args.dir, ignore_errors=True)
     sshd = start_sshd(args.dir / "sshd")
     try:
         rows = make_files(args.dir / "files", args.files, int(args.size_mb * MB))
-        tool = server_hasher(write_config(sshd, args.dir, args.dir / "probe", args.parallel),
-                             args.dir / "probe")
+        checked = probe(write_config(sshd, args.dir, args.dir / "probe", args.parallel,
+                                     args.upload), args.dir / "probe")
         best = {"scp": float("inf"), "hash": float("inf"), "step4": float("inf")}
         for n in range(args.rounds):
             scp, hashing = scp_seconds(sshd, args.dir / "files", args.dir / f"scp{n}")
-            ours = step4_seconds(sshd, args.dir, rows, args.dir / f"nas{n}", args.parallel)
+            ours = step4_seconds(sshd, args.dir, rows, args.dir / f"nas{n}", args.parallel,
+                                 args.upload)
             best = {"scp": min(best["scp"], scp), "hash": min(best["hash"], hashing),
                     "step4": min(best["step4"], ours)}
             print(json.dumps({"round": n, "scp_s": round(scp, 2), "hash_s": round(hashing, 2),
@@ -144,7 +151,8 @@ def main() -> None:
                           "ratio": round(best["step4"] / best["scp"], 2),
                           "ratio_to_scp_then_hash": round(
                               best["step4"] / (best["scp"] + best["hash"]), 2),
-                          "server_hasher": tool or "none: read back over SFTP",
+                          "server_hasher": checked.hasher or "none: read back over SFTP",
+                          "uploads": checked.uploads,
                           "parallel_transfers": args.parallel,
                           "cpus": os.cpu_count(), "load": os.getloadavg()[0]}))
     finally:

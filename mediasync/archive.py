@@ -45,6 +45,10 @@ class ArchiveTarget(Protocol):
         ArchiveError when the archive itself fails."""
         ...
 
+    def close(self) -> None:
+        """Let go of connections and processes."""
+        ...
+
 
 def layout_parts(layout: str, media: MediaFile, name: str) -> list[str]:
     """The layout's path components for this file, by capture date."""
@@ -74,6 +78,9 @@ class NasArchive:
         # names being written right now: a second writer must not pick one of them
         self._writing: set[Path] = set()
         self._naming = threading.Lock()
+
+    def close(self) -> None:
+        pass  # nothing held between stores
 
     def check(self) -> None:
         """A missing root means an unmounted NAS: never create it, never write beside it."""

@@ -140,6 +140,9 @@ class SftpArchiveSettings(SshEndpoint):
     # server: hash on the server (python3, openssl or sha256sum), refuse to run without
     # it; read: read back over SFTP; auto: server when a probe proves it works, else read
     verify: Literal["auto", "server", "read"] = "auto"
+    # openssh: file bytes through OpenSSH's sftp program (about half the client CPU);
+    # asyncssh: the built-in client; auto: openssh when it is installed and connects
+    upload: Literal["auto", "openssh", "asyncssh"] = "auto"
 
     @field_validator("verify", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """The NAS archive reached over SFTP, with the local archive's guarantees.
 
-Each file is written under a hidden temp name, fsynced where the server offers
+Each file is written under a hidden temp name (by OpenSSH's sftp program when it is there,
+see openssh_put.py, else by asyncssh), fsynced where the server offers
 fsync@openssh.com, re-read and hashed, and only when that hash is the downloaded bytes'
 hash renamed with the plain SFTP rename, which refuses to replace an existing file (the
 posix-rename extension would replace it: never used here). A name taken by different
@@ -12,9 +13,11 @@ same paths as SFTP and hashes them right, else reading the bytes back over SFTP.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
+import weakref
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
@@ -24,10 +27,14 @@ from mediasync.archive import Archived, collision_names, layout_parts
 from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile
+from mediasync.openssh_put import LaneLost, SftpLanes, command_line, find_program
 from mediasync.settings import Settings, SftpArchiveSettings
 from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
 
 PROBE_NAME = ".mediasync-write-test"
+# OpenSSH connections for uploads: each is an sftp process and one on the server; past a
+# few, the server's CPU is the limit and sshd's MaxStartups (10 by default) comes near.
+MAX_LANES = 4
 # Each hasher is one process per connection that reads one path per line and answers one
 # line: the hex digest, or "-" for an unreadable path (starting a command per file would
 # cost about 0.2 s on a busy server).
@@ -85,12 +92,29 @@ class SftpArchive:
         self.where = f"sftp archive {self.link.label}:{self.root}"
         self._server_hash: ServerHash | None = None  # set by check when it can be used
         self._folders: set[PurePosixPath] = set()  # made already: spares a round trip each
+        self._lanes: SftpLanes | None = None  # set by check when OpenSSH's sftp can be used
+        self._why_not_openssh = "not checked yet"
+
+    def close(self) -> None:
+        """End the upload processes (they would end with this process anyway)."""
+        if self._lanes is not None:
+            self._lanes.close()
 
     # -- ArchiveTarget ------------------------------------------------------------------
 
     def check(self) -> None:
         """A missing root means a missing share: never create it, never write beside it."""
         self.link.call(self._check)
+        self.close()  # a second check decides again
+        self._lanes = None
+        self._lanes = self._open_lanes()
+
+    @property
+    def uploads(self) -> str:
+        """How file bytes travel, as decided by `check`."""
+        if self._lanes is not None:
+            return "by OpenSSH's sftp"
+        return f"by the built-in client ({self._why_not_openssh})"
 
     @property
     def hasher(self) -> str | None:
@@ -104,6 +128,29 @@ class SftpArchive:
         if self.hasher is not None:
             return f"by {self.hasher} on the server"
         return "by reading them back over SFTP"
+
+    def _open_lanes(self) -> SftpLanes | None:
+        if self.config.upload == "asyncssh":
+            self._why_not_openssh = "upload = asyncssh"
+            return None
+        program = find_program()
+        if self.config.key_passphrase is not None:
+            self._why_not_openssh = "OpenSSH's sftp would ask for the key's passphrase"
+        elif program is None:
+            self._why_not_openssh = "no sftp program on PATH (package openssh-client)"
+        else:
+            lanes = SftpLanes(command_line(program, self.link),
+                              min(self.parallel_transfers, MAX_LANES))
+            try:
+                lanes.start()
+            except LaneLost as exc:
+                self._why_not_openssh = f"it cannot connect: {exc}"
+            else:
+                weakref.finalize(self, lanes.close)
+                return lanes
+        if self.config.upload == "openssh":
+            raise ArchiveError(f"{self.where}: upload = openssh, but {self._why_not_openssh}")
+        return None
 
     def target_for(self, media: MediaFile, name: str) -> PurePosixPath:
         return self.root.joinpath(*layout_parts(self.layout, media, name))
@@ -210,7 +257,7 @@ class SftpArchive:
         tag = (media.content_hash or "")[:8]
         temp = str(target.with_name(f".{target.name}.{tag}{PARTIAL_SUFFIX}"))
         try:
-            await self._send(sftp, local, temp)  # "wb": a retry starts from empty
+            await self._send(sftp, local, temp)
             await self._verify(sftp, PurePosixPath(temp), local, media)
             return await self._rename_free(sftp, temp, target, media)
         except BaseException:
@@ -247,8 +294,13 @@ class SftpArchive:
                               " bytes", subject=media.source_id)
         raise ArchiveError(f"{self.where}: {temp} reads back different bytes than written")
 
-    @staticmethod
-    async def _send(sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> None:
+    async def _send(self, sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> None:
+        """Write the temp file from empty (a retry starts clean)."""
+        if self._lanes is not None and "\n" not in temp and "\r" not in temp:
+            said = await asyncio.to_thread(self._lanes.put, Path(local.name), temp)
+            if said and await _size(sftp, temp) != os.fstat(local.fileno()).st_size:
+                raise ArchiveError(f"{self.where}: cannot write {temp} ({'; '.join(said)})")
+            return
         local.seek(0)
         offset = 0
         async with sftp.open(temp, "wb") as remote:
@@ -257,3 +309,10 @@ class SftpArchive:
                 offset += len(chunk)
             with contextlib.suppress(asyncssh.SFTPOpUnsupported):
                 await remote.fsync()
+
+
+async def _size(sftp: asyncssh.SFTPClient, path: str) -> int | None:
+    try:
+        return (await sftp.stat(path)).size
+    except asyncssh.SFTPNoSuchFile:
+        return None

@@ -54,5 +54,9 @@ def _check_archive(settings: Settings) -> list[str]:
     from mediasync.sftp_archive import SftpArchive
 
     archive = SftpArchive(settings.sftp.archive, settings)
-    archive.check()
-    return [f"{archive.where}: writable; written files are verified {archive.verification}"]
+    try:
+        archive.check()
+    finally:
+        archive.close()
+    return [f"{archive.where}: writable; files are sent {archive.uploads} and verified"
+            f" {archive.verification}"]

@@ -45,8 +45,15 @@ def nas_archive(ctx: RunContext) -> ArchiveTarget:
 
 
 def run(ctx: RunContext) -> StepReport:
-    report = StepReport(4, "NAS archive")
     archive = nas_archive(ctx)
+    try:
+        return _run(ctx, archive)
+    finally:
+        archive.close()
+
+
+def _run(ctx: RunContext, archive: ArchiveTarget) -> StepReport:
+    report = StepReport(4, "NAS archive")
     if ctx.dry_run:
         files = take(ctx, input_stages(ctx))
         report.planned = [plan_row(m, f"copy to {archive.target_for(m, _final_name(ctx, m))}")

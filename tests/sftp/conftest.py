@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,11 +46,12 @@ def endpoint_toml(section: str, sshd: Sshd, root: Path, known_hosts: Path | None
             f'known_hosts = "{known_hosts or sshd.known_hosts}"\nroot = "{root}"\n{extra}')
 
 
-def archive_on(server: Sshd, root: Path, verify: str = "auto") -> SftpArchive:
-    """The SFTP archive at `root` on `server`, not checked yet."""
-    config = SftpArchiveSettings(host="127.0.0.1", port=server.port, key_file=server.user_key,
-                                 known_hosts=server.known_hosts, root=str(root),
-                                 verify=verify)  # type: ignore[arg-type]
+def archive_on(server: Sshd, root: Path, **options: Any) -> SftpArchive:
+    """The SFTP archive at `root` on `server`, not checked yet; `options`: more settings."""
+    config = SftpArchiveSettings(**{"host": "127.0.0.1", "port": server.port,
+                                    "key_file": server.user_key,
+                                    "known_hosts": server.known_hosts, "root": str(root),
+                                    **options})
     return SftpArchive(config, Settings())
 
 

@@ -1,0 +1,149 @@
+"""File uploads through OpenSSH's own `sftp` program.
+
+asyncssh spends about twice the CPU per byte that OpenSSH's client does (its packets are
+assembled and copied in Python), so on a small computer the built-in client, not the
+network, limits the archive's speed. Here each lane is one long-running `sftp -b -`
+process (one SSH connection) fed one `put` at a time. Batch mode echoes each command
+before running it; `version` after each put answers with one fixed line, which marks
+the put's end. Whatever else the process prints in between is its complaint about the
+put. Nothing here decides whether a put worked: the caller hashes the written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from mediasync.ssh import CIPHERS, SshLink
+
+PROGRAM = "sftp"
+MARKER = b"SFTP protocol version"
+ECHO = b"sftp> "
+
+
+class LaneLost(ConnectionError):
+    """The sftp process ended: its connection dropped or it never got one."""
+
+
+def find_program() -> str | None:
+    return shutil.which(PROGRAM)
+
+
+def quoted(path: str) -> str:
+    """One argument of an sftp batch command: double quotes keep spaces and stop glob
+    characters; a backslash escapes the two characters that would end the quoting."""
+    if "\n" in path or "\r" in path:
+        raise ValueError("a batch command is one line")
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command_line(program: str, link: SshLink) -> list[str]:
+    """The same server, user, key and known_hosts as the built-in client, and no user
+    ssh configuration (asyncssh reads none either)."""
+    endpoint = link.endpoint
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    options = {"BatchMode": "yes", "StrictHostKeyChecking": "yes",
+               "UserKnownHostsFile": str(link.known_hosts), "GlobalKnownHostsFile": "/dev/null",
+               "ConnectTimeout": str(max(1, round(endpoint.connect_timeout_seconds))),
+               "User": link.user, "Ciphers": ",".join(CIPHERS)}
+    if link.key_file is not None:  # exactly this key, nothing from the agent
+        options.update(IdentityFile=str(link.key_file), IdentitiesOnly="yes",
+                       IdentityAgent="none")
+    argv = [program, "-b", "-", "-F", "none", "-P", str(endpoint.port)]
+    for name, value in options.items():
+        argv += ["-o", f"{name}={value}"]
+    return [*argv, host]
+
+
+class _Lane:
+    def __init__(self, argv: list[str]) -> None:
+        # stderr joins stdout: a complaint arrives in order, before the command's marker
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT)
+
+    def put(self, local: Path, remote: str) -> list[str]:
+        """Upload, fsynced on the server where it can; returns what sftp said about it."""
+        return self.run(f"-put -f {quoted(os.path.abspath(local))} {quoted(remote)}\n")
+
+    def ready(self) -> None:
+        self.run("")
+
+    def run(self, command: str) -> list[str]:
+        """Run batch commands (each line ending in a newline); what sftp said meanwhile."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        said: list[str] = []
+        try:
+            self.process.stdin.write(os.fsencode(command + "version\n"))
+            self.process.stdin.flush()
+            while not (line := self.process.stdout.readline()).startswith(MARKER):
+                if not line:
+                    raise EOFError
+                if not line.startswith(ECHO):
+                    said.append(os.fsdecode(line).strip())
+        except (BrokenPipeError, EOFError):
+            self.close()
+            raise LaneLost(f"OpenSSH sftp: {'; '.join(said[-3:]) or 'ended'}") from None
+        return said
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()  # the batch ends: sftp exits
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class SftpLanes:
+    """Up to `lanes` sftp processes, started when first needed, shared by threads."""
+
+    def __init__(self, argv: list[str], lanes: int) -> None:
+        self.argv = argv
+        self._idle: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        self._room = threading.BoundedSemaphore(lanes)
+        self._all: set[_Lane] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Open one lane now and see it answer: LaneLost says why OpenSSH cannot."""
+        lane = self._new_lane()
+        lane.ready()
+        self._idle.put(lane)
+
+    def put(self, local: Path, remote: str) -> list[str]:
+        """Blocks until a lane is free and the put is done. LaneLost when its process
+        ended; the next put starts a fresh one."""
+        with self._room:
+            try:
+                lane = self._idle.get_nowait()
+            except queue.Empty:
+                lane = self._new_lane()
+            try:
+                said = lane.put(local, remote)
+            except LaneLost:
+                with self._lock:
+                    self._all.discard(lane)
+                raise
+            self._idle.put(lane)
+            return said
+
+    def _new_lane(self) -> _Lane:
+        lane = _Lane(self.argv)
+        with self._lock:
+            self._all.add(lane)
+        return lane
+
+    def close(self) -> None:
+        with self._lock:
+            lanes, self._all = self._all, set()
+        for lane in lanes:
+            lane.close()
+        while not self._idle.empty():
+            self._idle.get_nowait()
