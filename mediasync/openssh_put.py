@@ -50,7 +50,10 @@ def command_line(program: str, link: SshLink) -> list[str]:
     options = {"BatchMode": "yes", "StrictHostKeyChecking": "yes",
                "UserKnownHostsFile": str(link.known_hosts), "GlobalKnownHostsFile": "/dev/null",
                "ConnectTimeout": str(max(1, round(endpoint.connect_timeout_seconds))),
-               "User": link.user, "Ciphers": ",".join(CIPHERS)}
+               "User": link.user, "Ciphers": ",".join(CIPHERS),
+               # a connection that goes silent ends the process (a retry) instead of a
+               # put that waits forever
+               "ServerAliveInterval": "15", "ServerAliveCountMax": "3"}
     if link.key_file is not None:  # exactly this key, nothing from the agent
         options.update(IdentityFile=str(link.key_file), IdentitiesOnly="yes",
                        IdentityAgent="none")
