@@ -65,9 +65,11 @@ def command_line(program: str, link: SshLink) -> list[str]:
 
 class _Lane:
     def __init__(self, argv: list[str]) -> None:
-        # stderr joins stdout: a complaint arrives in order, before the command's marker
+        # stderr joins stdout: a complaint arrives in order, before the command's marker.
+        # A session of its own: Ctrl-C in a terminal reaches mediasync, which ends the
+        # lanes, and never cuts a put short behind its back.
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, start_new_session=True)
 
     def put(self, local: Path, remote: str) -> list[str]:
         """Upload, fsynced on the server where it can; returns what sftp said about it."""
