@@ -34,12 +34,23 @@ def find_program() -> str | None:
     return shutil.which(PROGRAM)
 
 
+def fits_a_line(*paths: str) -> bool:
+    """Whether each path can be one argument of a batch command."""
+    return not any("\n" in path or "\r" in path for path in paths)
+
+
 def quoted(path: str) -> str:
     """One argument of an sftp batch command: double quotes keep spaces and stop glob
     characters; a backslash escapes the two characters that would end the quoting."""
-    if "\n" in path or "\r" in path:
+    if not fits_a_line(path):
         raise ValueError("a batch command is one line")
     return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _option_path(path: Path) -> str:
+    """A file for an ssh option: quoted (whitespace separates files) with ssh's `%`
+    tokens escaped."""
+    return quoted(str(path).replace("%", "%%"))
 
 
 def command_line(program: str, link: SshLink) -> list[str]:
@@ -48,14 +59,15 @@ def command_line(program: str, link: SshLink) -> list[str]:
     endpoint = link.endpoint
     host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
     options = {"BatchMode": "yes", "StrictHostKeyChecking": "yes",
-               "UserKnownHostsFile": str(link.known_hosts), "GlobalKnownHostsFile": "/dev/null",
+               "UserKnownHostsFile": _option_path(link.known_hosts),
+               "GlobalKnownHostsFile": "/dev/null",
                "ConnectTimeout": str(max(1, round(endpoint.connect_timeout_seconds))),
                "User": link.user, "Ciphers": ",".join(CIPHERS),
                # a connection that goes silent ends the process (a retry) instead of a
                # put that waits forever
                "ServerAliveInterval": "15", "ServerAliveCountMax": "3"}
     if link.key_file is not None:  # exactly this key, nothing from the agent
-        options.update(IdentityFile=str(link.key_file), IdentitiesOnly="yes",
+        options.update(IdentityFile=_option_path(link.key_file), IdentitiesOnly="yes",
                        IdentityAgent="none")
     argv = [program, "-b", "-", "-F", "none", "-P", str(endpoint.port)]
     for name, value in options.items():

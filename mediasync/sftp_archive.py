@@ -27,7 +27,13 @@ from mediasync.archive import Archived, collision_names, layout_parts
 from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile
-from mediasync.openssh_put import LaneLost, SftpLanes, command_line, find_program
+from mediasync.openssh_put import (
+    LaneLost,
+    SftpLanes,
+    command_line,
+    find_program,
+    fits_a_line,
+)
 from mediasync.settings import Settings, SftpArchiveSettings
 from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
 
@@ -138,6 +144,8 @@ class SftpArchive:
             self._why_not_openssh = "OpenSSH's sftp would ask for the key's passphrase"
         elif program is None:
             self._why_not_openssh = "no sftp program on PATH (package openssh-client)"
+        elif not fits_a_line(str(self.link.known_hosts), str(self.link.key_file or "")):
+            self._why_not_openssh = "a line break in the key_file or known_hosts path"
         else:
             lanes = SftpLanes(command_line(program, self.link),
                               min(self.parallel_transfers, MAX_LANES))
@@ -296,7 +304,7 @@ class SftpArchive:
 
     async def _send(self, sftp: asyncssh.SFTPClient, local: BinaryIO, temp: str) -> None:
         """Write the temp file from empty (a retry starts clean)."""
-        if self._lanes is not None and "\n" not in temp and "\r" not in temp:
+        if self._lanes is not None and fits_a_line(local.name, temp):
             said = await asyncio.to_thread(self._lanes.put, Path(local.name), temp)
             if said and await _size(sftp, temp) != os.fstat(local.fileno()).st_size:
                 raise ArchiveError(f"{self.where}: cannot write {temp} ({'; '.join(said)})")

@@ -142,6 +142,22 @@ def test_an_unknown_host_key_stops_openssh_too(tmp_path: Path, nas: Path, sshd: 
         archive.check()
 
 
+def test_key_and_known_hosts_paths_with_spaces_and_percent_signs(
+        tmp_path: Path, nas: Path, sshd: Sshd):
+    keys = tmp_path / "my keys 100%d"
+    keys.mkdir()
+    key, known = keys / "user key", keys / "known hosts"
+    shutil.copy(sshd.user_key, key)
+    shutil.copy(sshd.known_hosts, known)
+    archive = archive_on(sshd, nas, key_file=key, known_hosts=known, upload="openssh")
+    archive.check()
+    assert archive.uploads == OPENSSH
+    media = recorded(tmp_path / "a.jpg", b"bytes", WHEN)
+    assert Path(str(archive.store(tmp_path / "a.jpg", media, "a.jpg").path)).read_bytes() == (
+        b"bytes")
+    archive.close()
+
+
 def test_batch_arguments_are_quoted_and_a_newline_is_refused():
     assert quoted('a "b" \\c *?[d].jpg') == '"a \\"b\\" \\\\c *?[d].jpg"'
     with pytest.raises(ValueError):
