@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mediasync.errors import MediasyncError
 from mediasync.ledger import open_ledger
-from mediasync.settings import Settings
+from mediasync.openssh_put import find_program
+from mediasync.settings import Settings, SftpArchiveSettings
 
 _WORKING = ("incoming", "pixel_sync", "processing", "icloud_delete", "compressed")
 
@@ -47,7 +48,19 @@ def _check_sftp(settings: Settings) -> list[str]:
         problems += [f"sftp.{name}.{label}: {settings.resolve(path)} is not a readable file"
                      for label, path in files
                      if path is not None and not os.access(settings.resolve(path), os.R_OK)]
-    return problems
+    return problems + _check_upload(settings.sftp.archive)
+
+
+def _check_upload(archive: SftpArchiveSettings | None) -> list[str]:
+    if archive is None or archive.upload != "openssh":
+        return []
+    if find_program() is None:
+        return ["sftp.archive.upload: openssh, but no sftp program on PATH"
+                " (package openssh-client)"]
+    if archive.key_passphrase is not None:
+        return ["sftp.archive.upload: openssh cannot use a key with a passphrase"
+                " (key_passphrase is set); use auto or asyncssh"]
+    return []
 
 
 def _check_creatable(label: str, path: Path) -> list[str]:

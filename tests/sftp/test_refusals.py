@@ -105,3 +105,17 @@ def test_config_check_looks_at_the_sftp_files_not_the_local_nas(tmp_path):
     problems = check_settings(load_settings(config))
     assert f"sftp.source.key_file: {tmp_path / 'gone'} is not a readable file" in problems
     assert not any(p.startswith(("workflow.nas_archive", "sftp.archive")) for p in problems)
+
+
+def test_config_check_refuses_openssh_upload_it_cannot_run(tmp_path, monkeypatch):
+    config = tmp_path / "mediasync.toml"
+    config.write_text('[sftp.archive]\nhost = "nas"\nupload = "openssh"\n'
+                      'key_passphrase = "s3cret"\n')
+    problems = check_settings(load_settings(config))
+    assert ("sftp.archive.upload: openssh cannot use a key with a passphrase"
+            " (key_passphrase is set); use auto or asyncssh") in problems
+    assert not any("s3cret" in p for p in problems)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sftp program there
+    problems = check_settings(load_settings(config))
+    assert ("sftp.archive.upload: openssh, but no sftp program on PATH"
+            " (package openssh-client)") in problems
