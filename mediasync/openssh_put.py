@@ -82,6 +82,8 @@ class _Lane:
         # lanes, and never cuts a put short behind its back.
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, start_new_session=True)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._input, self._output = self.process.stdin, self.process.stdout
 
     def put(self, local: Path, remote: str) -> list[str]:
         """Upload, fsynced on the server where it can; returns what sftp said about it."""
@@ -92,70 +94,115 @@ class _Lane:
 
     def run(self, command: str) -> list[str]:
         """Run batch commands (each line ending in a newline); what sftp said meanwhile."""
-        assert self.process.stdin is not None and self.process.stdout is not None
         said: list[str] = []
         try:
-            self.process.stdin.write(os.fsencode(command + "version\n"))
-            self.process.stdin.flush()
-            while not (line := self.process.stdout.readline()).startswith(MARKER):
-                if not line:
-                    raise EOFError
-                if not line.startswith(ECHO):
-                    said.append(os.fsdecode(line).strip())
-        except (BrokenPipeError, EOFError):
-            self.close()
-            raise LaneLost(f"OpenSSH sftp: {'; '.join(said[-3:]) or 'ended'}") from None
+            self._input.write(os.fsencode(command + "version\n"))
+            self._input.flush()
+        except BrokenPipeError:
+            pass  # it has ended: what it printed before says why
+        while not (line := self._output.readline()).startswith(MARKER):
+            if not line:
+                self.close()
+                raise LaneLost(f"OpenSSH sftp: {'; '.join(said[-3:]) or 'ended'}")
+            if not line.startswith(ECHO):
+                said.append(os.fsdecode(line).strip())
         return said
 
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """For a lane with no put under way."""
+        self.process.kill()
+        self.close()
+
     def close(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self.process.stdin.close()  # the batch ends: sftp exits
+        with contextlib.suppress(BrokenPipeError):
+            self._input.close()  # the batch ends: sftp exits
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._output.close()
 
 
 class SftpLanes:
-    """Up to `lanes` sftp processes, started when first needed, shared by threads."""
+    """Up to `lanes` sftp processes shared by threads, opened by `start`."""
 
     def __init__(self, argv: list[str], lanes: int) -> None:
         self.argv = argv
+        self.size = lanes
         self._idle: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
         self._room = threading.BoundedSemaphore(lanes)
         self._all: set[_Lane] = set()
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Open one lane now and see it answer: LaneLost says why OpenSSH cannot."""
-        lane = self._new_lane()
-        lane.ready()
-        self._idle.put(lane)
+        """Open every lane now, at once, and keep those that answer: a server may allow a
+        user fewer connections, and that should mean fewer lanes, not failed puts later.
+        LaneLost, with OpenSSH's reason, when none answers."""
+        refusal = LaneLost("OpenSSH sftp: no lane")
+        opened = 0
+        for lane in [self._new_lane() for _ in range(self.size)]:
+            try:
+                lane.ready()
+            except LaneLost as exc:
+                self._forget(lane)
+                refusal = exc
+                continue
+            self._idle.put(lane)
+            opened += 1
+        if opened == 0:
+            raise refusal
+        self.size = opened
+        self._room = threading.BoundedSemaphore(opened)
 
     def put(self, local: Path, remote: str) -> list[str]:
         """Blocks until a lane is free and the put is done. LaneLost when its process
-        ended; the next put starts a fresh one."""
+        ended; the next put starts a fresh one in its place."""
         with self._room:
-            try:
-                lane = self._idle.get_nowait()
-            except queue.Empty:
-                lane = self._new_lane()
+            lane = self._take()
             try:
                 said = lane.put(local, remote)
             except LaneLost:
-                with self._lock:
-                    self._all.discard(lane)
+                self._forget(lane)
+                # what dropped one connection usually dropped the others: the retry
+                # should meet a fresh lane, not the next dead one
+                self._drop_idle()
                 raise
             self._idle.put(lane)
             return said
+
+    def _take(self) -> _Lane:
+        while True:
+            try:
+                lane = self._idle.get_nowait()
+            except queue.Empty:
+                return self._new_lane()
+            if lane.alive:
+                return lane
+            self._forget(lane)
+
+    def _drop_idle(self) -> None:
+        while True:
+            try:
+                lane = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            self._forget(lane)
+            lane.kill()
 
     def _new_lane(self) -> _Lane:
         lane = _Lane(self.argv)
         with self._lock:
             self._all.add(lane)
         return lane
+
+    def _forget(self, lane: _Lane) -> None:
+        with self._lock:
+            self._all.discard(lane)
 
     def close(self) -> None:
         with self._lock:

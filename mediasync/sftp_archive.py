@@ -119,7 +119,7 @@ class SftpArchive:
     def uploads(self) -> str:
         """How file bytes travel, as decided by `check`."""
         if self._lanes is not None:
-            return "by OpenSSH's sftp"
+            return f"by OpenSSH's sftp over {self._lanes.size} connections"
         return f"by the built-in client ({self._why_not_openssh})"
 
     @property

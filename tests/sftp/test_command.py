@@ -26,8 +26,8 @@ def test_check_reports_both_ends_and_writes_nothing(tmp_path: Path, sshd: Sshd):
     result = CliRunner().invoke(app, ["check", "--config", str(_config(tmp_path, sshd))])
     assert result.exit_code == 0, result.output
     assert "7 files match" in result.output
-    assert ("writable; files are sent by OpenSSH's sftp and verified by python3 hashlib on"
-            " the server") in result.output
+    assert ("writable; files are sent by OpenSSH's sftp over 4 connections and verified by"
+            " python3 hashlib on the server") in result.output
     assert list((tmp_path / "nas").iterdir()) == []
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tests.sftp.conftest import archive_on, recorded
 from tests.sftp.sshd import Sshd
 
 WHEN = datetime(2024, 5, 6, tzinfo=UTC)
-OPENSSH = "by OpenSSH's sftp"
+OPENSSH = "by OpenSSH's sftp over 4 connections"
 
 
 def _sftp_children() -> list[int]:
@@ -50,6 +51,36 @@ def test_openssh_carries_the_bytes_and_its_processes_end_with_the_archive(
     archive.close()
     assert _sftp_children() == []
     assert sorted(p.name for p in nas.rglob("*") if p.is_file()) == sorted(bodies)
+
+
+def test_a_server_allowing_fewer_connections_gets_fewer_lanes(
+        tmp_path: Path, nas: Path, sshd: Sshd, monkeypatch: pytest.MonkeyPatch):
+    """Two connections allowed: the other lanes are refused as a server would (the
+    connection closed before login); the two that connect carry every file."""
+    real = shutil.which("sftp")
+    assert real, "OpenSSH's sftp is not installed (scripts/test.sh installs it)"
+    wrapper = tmp_path / "bin" / "sftp"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"""#!/bin/sh
+for slot in 1 2; do mkdir "{tmp_path}/slot$slot" 2>/dev/null && exec {real} "$@"; done
+echo "Connection closed by 127.0.0.1 port {sshd.port}" >&2
+exit 255
+""")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    archive = archive_on(sshd, nas)
+    archive.check()
+    assert archive.uploads == "by OpenSSH's sftp over 2 connections"
+    bodies = {f"IMG_{i}.jpg": os.urandom(200_000 + i) for i in range(12)}
+
+    def store(name: str) -> bytes:
+        media = recorded(tmp_path / name, bodies[name], WHEN)
+        return Path(str(archive.store(tmp_path / name, media, name).path)).read_bytes()
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(store, bodies)) == list(bodies.values())
+    assert len(_sftp_children()) == 2
+    archive.close()
 
 
 def test_killed_sftp_process_is_retried_and_leaves_no_partial_file(
