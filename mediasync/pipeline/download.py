@@ -28,7 +28,7 @@ def run(ctx: RunContext) -> StepReport:
     known = ctx.ledger.known_source_ids(ctx.source.name) - set(retry)
     listing = Listing(ctx)
     if ctx.dry_run:
-        wanted = list(_new_assets(ctx, listing, known))
+        wanted = list(_new_assets(ctx, listing, known, retry))
         report.planned = [{"file": a.filename, "source_id": a.source_id,
                            "action": _planned_action(a)} for a in wanted]
         report.done = len(wanted)
@@ -46,7 +46,7 @@ def run(ctx: RunContext) -> StepReport:
         nonlocal listed
         # downloads start with the first page of the listing, not after the last one
         try:
-            for asset in read_ahead(_new_assets(ctx, listing, known)):
+            for asset in read_ahead(_new_assets(ctx, listing, known, retry)):
                 if stopped:
                     return
                 listed += 1
@@ -104,26 +104,37 @@ class _Recorder:
 
 
 def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
-    """Files whose transfer failed, worth another try (an empty file stays failed)."""
+    """Files that failed here, worth another try: a transfer that broke, or a file that
+    was empty when listed (it may have been listed while it was being copied in: it is
+    tried once it has bytes)."""
     failed = ctx.ledger.files_at([Stage.FAILED], source=ctx.source.name)
     return {m.source_id: m for m in failed
-            if m.failed_stage is None and m.local_path is None and m.size != 0
+            if m.failed_stage is None and m.local_path is None
             and m.media_type in (MediaType.IMAGE, MediaType.VIDEO)
             and m.attempts < MAX_DOWNLOAD_ATTEMPTS}
 
 
-def _new_assets(ctx: RunContext, listing: Listing, known: set[str]) -> Iterator[SourceAsset]:
-    """What the ledger does not have yet. A limit never splits a group: the live photo
-    being listed when it is reached comes whole (sources list a group's files together)."""
+def _new_assets(ctx: RunContext, listing: Listing, known: set[str],
+                retry: dict[str, MediaFile]) -> Iterator[SourceAsset]:
+    """What the ledger does not have yet, and failed files worth another try. A limit
+    never splits a group: the live photo being listed when it is reached comes whole
+    (sources list a group's files together)."""
     count, group = 0, None
     for asset in listing.assets(known):
-        if asset.source_id in known:
+        if asset.source_id in known or _still_empty(asset, retry):
             continue
         if ctx.limit is not None and count >= ctx.limit \
                 and (asset.group_id is None or asset.group_id != group):
             return
         count, group = count + 1, asset.group_id
         yield asset
+
+
+def _still_empty(asset: SourceAsset, retry: dict[str, MediaFile]) -> bool:
+    """Failed as an empty file and still empty: nothing to try or report until it has
+    bytes."""
+    before = retry.get(asset.source_id)
+    return before is not None and before.size == 0 and asset.size == 0
 
 
 def _planned_action(asset: SourceAsset) -> str:
