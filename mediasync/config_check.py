@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mediasync.errors import MediasyncError
 from mediasync.ledger import open_ledger
-from mediasync.openssh_put import find_program
+from mediasync.openssh_put import why_not_usable
 from mediasync.settings import Settings, SftpArchiveSettings
 
 _WORKING = ("incoming", "pixel_sync", "processing", "icloud_delete", "compressed")
@@ -54,13 +54,8 @@ def _check_sftp(settings: Settings) -> list[str]:
 def _check_upload(archive: SftpArchiveSettings | None) -> list[str]:
     if archive is None or archive.upload != "openssh":
         return []
-    if find_program() is None:
-        return ["sftp.archive.upload: openssh, but no sftp program on PATH"
-                " (package openssh-client)"]
-    if archive.key_passphrase is not None:
-        return ["sftp.archive.upload: openssh cannot use a key with a passphrase"
-                " (key_passphrase is set); use auto or asyncssh"]
-    return []
+    reason = why_not_usable(archive.key_passphrase is not None)
+    return [f"sftp.archive.upload: openssh, but {reason}; use auto or asyncssh"] if reason else []
 
 
 def _check_creatable(label: str, path: Path) -> list[str]:

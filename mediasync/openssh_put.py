@@ -30,8 +30,13 @@ class LaneLost(ConnectionError):
     """The sftp process ended: its connection dropped or it never got one."""
 
 
-def find_program() -> str | None:
-    return shutil.which(PROGRAM)
+def why_not_usable(key_has_passphrase: bool) -> str | None:
+    """What keeps OpenSSH's sftp from running for an endpoint, before trying to connect."""
+    if shutil.which(PROGRAM) is None:
+        return "no sftp program on PATH (package openssh-client)"
+    if key_has_passphrase:
+        return "OpenSSH's sftp would ask for the key's passphrase"
+    return None
 
 
 def fits_a_line(*paths: str) -> bool:
@@ -53,7 +58,7 @@ def _option_path(path: Path) -> str:
     return quoted(str(path).replace("%", "%%"))
 
 
-def command_line(program: str, link: SshLink) -> list[str]:
+def command_line(link: SshLink) -> list[str]:
     """The same server, user, key and known_hosts as the built-in client, and no user
     ssh configuration (asyncssh reads none either)."""
     endpoint = link.endpoint
@@ -69,7 +74,7 @@ def command_line(program: str, link: SshLink) -> list[str]:
     if link.key_file is not None:  # exactly this key, nothing from the agent
         options.update(IdentityFile=_option_path(link.key_file), IdentitiesOnly="yes",
                        IdentityAgent="none")
-    argv = [program, "-b", "-", "-F", "none", "-P", str(endpoint.port)]
+    argv = [PROGRAM, "-b", "-", "-F", "none", "-P", str(endpoint.port)]
     for name, value in options.items():
         argv += ["-o", f"{name}={value}"]
     return [*argv, host]

@@ -31,8 +31,8 @@ from mediasync.openssh_put import (
     LaneLost,
     SftpLanes,
     command_line,
-    find_program,
     fits_a_line,
+    why_not_usable,
 )
 from mediasync.settings import Settings, SftpArchiveSettings
 from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
@@ -139,16 +139,12 @@ class SftpArchive:
         if self.config.upload == "asyncssh":
             self._why_not_openssh = "upload = asyncssh"
             return None
-        program = find_program()
-        if self.config.key_passphrase is not None:
-            self._why_not_openssh = "OpenSSH's sftp would ask for the key's passphrase"
-        elif program is None:
-            self._why_not_openssh = "no sftp program on PATH (package openssh-client)"
+        if reason := why_not_usable(self.config.key_passphrase is not None):
+            self._why_not_openssh = reason
         elif not fits_a_line(str(self.link.known_hosts), str(self.link.key_file or "")):
             self._why_not_openssh = "a line break in the key_file or known_hosts path"
         else:
-            lanes = SftpLanes(command_line(program, self.link),
-                              min(self.parallel_transfers, MAX_LANES))
+            lanes = SftpLanes(command_line(self.link), min(self.parallel_transfers, MAX_LANES))
             try:
                 lanes.start()
             except LaneLost as exc:

@@ -112,10 +112,10 @@ def test_config_check_refuses_openssh_upload_it_cannot_run(tmp_path, monkeypatch
     config.write_text('[sftp.archive]\nhost = "nas"\nupload = "openssh"\n'
                       'key_passphrase = "s3cret"\n')
     problems = check_settings(load_settings(config))
-    assert ("sftp.archive.upload: openssh cannot use a key with a passphrase"
-            " (key_passphrase is set); use auto or asyncssh") in problems
+    assert ("sftp.archive.upload: openssh, but OpenSSH's sftp would ask for the key's"
+            " passphrase; use auto or asyncssh") in problems
     assert not any("s3cret" in p for p in problems)
     monkeypatch.setenv("PATH", str(tmp_path))  # no sftp program there
     problems = check_settings(load_settings(config))
     assert ("sftp.archive.upload: openssh, but no sftp program on PATH"
-            " (package openssh-client)") in problems
+            " (package openssh-client); use auto or asyncssh") in problems
