@@ -46,11 +46,13 @@ def media_sync(
     limit: Annotated[int, Field(ge=1)] | None = None,
     config: str | None = None,
     wait_for_lock: Annotated[float, Field(ge=0)] = 0,
+    accept_shrink: bool = False,
 ) -> State[dict[str, Any]]:
     """Run steps `start` to `end`. `dry_run` reports what each step would do and changes
     nothing; `limit` caps the files each step takes; `config` is a mediasync.toml path
     (default: $MEDIASYNC_CONFIG or ./mediasync.toml). One run at a time per ledger: while
-    another holds it, wait up to `wait_for_lock` seconds, then end Cancelled."""
+    another holds it, wait up to `wait_for_lock` seconds, then end Cancelled.
+    `accept_shrink` tells step 7's circuit breaker that the source really shrank."""
     if start > end:
         return Failed(message=f"start ({start}) is after end ({end})")
     settings = load_settings(Path(config) if config else None)
@@ -59,7 +61,7 @@ def media_sync(
     try:
         with _ledger_lock(settings, run_id, dry_run, wait_for_lock):
             ctx = open_context(settings, run_id, dry_run=dry_run, limit=limit,
-                               compress=compress)
+                               compress=compress, accept_shrink=accept_shrink)
             try:
                 return _run_steps(ctx, start, end)
             finally:

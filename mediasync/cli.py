@@ -67,6 +67,9 @@ def run(
     = None,
     wait_for_lock: Annotated[float, typer.Option(
         min=0, help="seconds to wait while another run holds the ledger")] = 0,
+    accept_shrink: Annotated[bool, typer.Option(
+        "--accept-shrink", help="the source really shrank: let step 7 delete and take its "
+        "count as the new baseline")] = False,
 ) -> None:
     """Run the pipeline, steps START to END. Exits non-zero, with the reason, when it halts.
 
@@ -76,7 +79,7 @@ def run(
     if start > end:
         _fail(f"--start ({start}) is after --end ({end})", code=2)
     state = _run_flow(settings, start=start, end=end, dry_run=dry_run, limit=limit,
-                      wait_for_lock=wait_for_lock)
+                      wait_for_lock=wait_for_lock, accept_shrink=accept_shrink)
     summary = _state_data(state)
     _print_steps(summary.get("steps", []))
     if not state.is_completed():

@@ -36,6 +36,7 @@ class SourceSignals:
     previous_count: int | None = None  # ... and at the last run
     throttled: int = 0  # 503/429 answers so far this run
     session_in_doubt: bool = False
+    shrink_accepted: bool = False  # a person said the shrink is real (--accept-shrink)
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,19 @@ def breaker(signals: SourceSignals, max_shrink: float) -> str | None:
         return "circuit breaker: the source session is in doubt"
     if signals.throttled >= MAX_THROTTLED:
         return f"circuit breaker: the source answered 503/429 {signals.throttled} times"
-    now, before = signals.asset_count, signals.previous_count
-    if now is not None and before and now < before * (1 - max_shrink):
-        return f"circuit breaker: the source shrank from {before} to {now} assets"
+    if shrank(signals, max_shrink) and not signals.shrink_accepted:
+        return (f"circuit breaker: the source shrank from {signals.previous_count} to "
+                f"{signals.asset_count} assets (if that is right, run once with "
+                f"--accept-shrink)")
     return None
+
+
+def shrank(signals: SourceSignals, max_shrink: float) -> bool:
+    """The source holds far fewer assets than the last count a run accepted."""
+    now, before = signals.asset_count, signals.previous_count
+    if now is None or not before:
+        return False
+    return now < before * (1 - max_shrink)
 
 
 def file_refusal(file: MediaFile, policy: DeletePolicy) -> str | None:

@@ -30,6 +30,7 @@ class RunContext:
     run_id: str
     dry_run: bool = False
     limit: int | None = None
+    accept_shrink: bool = False  # a person accepts that the source shrank (step 7's breaker)
     progress: ProgressCallback = _no_progress
     # step 6's; None: compress_many on this machine's cores. The Prefect layer gives
     # another (a Dask cluster's) when compression.dask_address is set.

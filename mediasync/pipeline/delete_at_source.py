@@ -13,7 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mediasync.deletion import Decision, DeletePolicy, SourceSignals, decide, proofs
+from mediasync.deletion import (
+    Decision,
+    DeletePolicy,
+    SourceSignals,
+    decide,
+    proofs,
+    shrank,
+)
 from mediasync.model import MediaFile, Stage, SyncOperation
 from mediasync.pipeline.common import last_operation, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
@@ -39,9 +46,10 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
     outcomes = ctx.source.delete(allowed) if allowed else []
     ctx.ledger.record_deletions(proofs(outcomes, allowed, ctx.run_id))
     _note_skipped(ctx, allowed, outcomes)
-    if signals.asset_count is not None:
+    if signals.asset_count is not None and (
+            signals.shrink_accepted or not shrank(signals, policy.guards.max_source_shrink)):
         # our own deletes are no shrink: the next run compares with what is left
-        _record_count(ctx, signals.asset_count - _assets_deleted(allowed, outcomes))
+        _record_count(ctx, signals.asset_count - _assets_deleted(allowed, outcomes), signals)
     deleted = sum(o.deleted for o in outcomes)
     kept = [d.reason for d in decisions if not d.allowed] + \
         [o.reason for o in outcomes if not o.deleted]
@@ -59,15 +67,19 @@ def _signals(ctx: RunContext) -> SourceSignals:
     if not isinstance(source, SourceHealth):
         return SourceSignals()
     return SourceSignals(asset_count=source.count_assets(), previous_count=_previous_count(ctx),
-                         throttled=source.throttled)
+                         throttled=source.throttled, shrink_accepted=ctx.accept_shrink)
 
 
-def _record_count(ctx: RunContext, count: int) -> None:
+def _record_count(ctx: RunContext, count: int, signals: SourceSignals) -> None:
+    """The next run's baseline. A count that tripped the breaker is never one: it becomes
+    the baseline only once a person accepts the shrink, and that acceptance is kept."""
     operation = SyncOperation(operation_type=COUNT_OPERATION, status="running",
                               run_id=ctx.run_id)
     ctx.ledger.start_operation(operation)
     operation.status, operation.files_scanned = "completed", count
     operation.detail = {"source": ctx.source.name}
+    if signals.shrink_accepted and signals.previous_count is not None:
+        operation.detail["shrink_accepted_from"] = signals.previous_count
     ctx.ledger.finish_operation(operation)
 
 

@@ -50,12 +50,14 @@ STEPS: tuple[Step, ...] = (
 
 def open_context(settings: Settings, run_id: str, dry_run: bool = False,
                  limit: int | None = None, progress: ProgressCallback | None = None,
-                 compress: Compressor | None = None) -> RunContext:
+                 compress: Compressor | None = None,
+                 accept_shrink: bool = False) -> RunContext:
     """A dry run opens the ledger read-only: it cannot change a byte of it."""
     ledger = open_ledger(settings.ledger.url, settings.base_dir, read_only=dry_run,
                          timeout=settings.ledger.timeout_seconds)
     ctx = RunContext(settings=settings, ledger=ledger, source=build_source(settings),
-                     run_id=run_id, dry_run=dry_run, limit=limit, compress=compress)
+                     run_id=run_id, dry_run=dry_run, limit=limit, compress=compress,
+                     accept_shrink=accept_shrink)
     if progress is not None:
         ctx.progress = progress
     return ctx

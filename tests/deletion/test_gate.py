@@ -140,9 +140,19 @@ def test_live_photo_missing_its_partner_is_refused() -> None:
 def test_breaker_source_shrank() -> None:
     signals = SourceSignals(asset_count=70, previous_count=100)
     assert reasons([proven()], signals=signals) == [
-        "circuit breaker: the source shrank from 100 to 70 assets"]
+        "circuit breaker: the source shrank from 100 to 70 assets (if that is right, run "
+        "once with --accept-shrink)"]
     assert reasons([proven()], signals=SourceSignals(asset_count=85,
                                                      previous_count=100)) == [None]
+
+
+def test_breaker_lets_an_accepted_shrink_through() -> None:
+    signals = SourceSignals(asset_count=70, previous_count=100, shrink_accepted=True)
+    assert reasons([proven()], signals=signals) == [None]
+    # acceptance is for the shrink alone: the other breakers still hold
+    assert reasons([proven()], signals=SourceSignals(
+        asset_count=70, previous_count=100, shrink_accepted=True,
+        session_in_doubt=True)) == ["circuit breaker: the source session is in doubt"]
 
 
 def test_breaker_repeated_throttling() -> None:

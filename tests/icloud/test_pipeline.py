@@ -23,8 +23,9 @@ def settings(media_settings: Settings) -> Settings:
     return media_settings
 
 
-def run_steps(settings: Settings, run_id: str, dry_run: bool = False) -> list[StepReport]:
-    ctx = open_context(settings, run_id, dry_run=dry_run)
+def run_steps(settings: Settings, run_id: str, dry_run: bool = False,
+              accept_shrink: bool = False) -> list[StepReport]:
+    ctx = open_context(settings, run_id, dry_run=dry_run, accept_shrink=accept_shrink)
     try:
         return [step.run(ctx) for step in STEPS]
     finally:
@@ -102,7 +103,23 @@ def test_source_shrinking_trips_the_breaker(settings: Settings,
                                        "public.jpeg")])
     reports = run_steps(settings, "run-2")
     assert "circuit breaker: the source shrank from 6 to 3 assets" in reports[6].message
+    assert "--accept-shrink" in reports[6].message
     assert modified_records(media_server).count("N1") == 0
+
+    # the count that tripped the breaker is not the next run's baseline
+    reports = run_steps(settings, "run-3")
+    assert "circuit breaker: the source shrank from 6 to 3 assets" in reports[6].message
+    assert modified_records(media_server).count("N1") == 0
+
+    # a person accepts the shrink once: deletes go on, and 3 is the baseline from now on
+    reports = run_steps(settings, "run-4", accept_shrink=True)
+    assert "circuit breaker" not in reports[6].message
+    assert modified_records(media_server).count("N1") == 1
+    media_server.add_photos([FakePhoto("N2", "NEW2.JPG", jpeg(78, TAKEN), TAKEN,
+                                       "public.jpeg")])
+    reports = run_steps(settings, "run-5")
+    assert "circuit breaker" not in reports[6].message
+    assert modified_records(media_server).count("N2") == 1
 
 
 def test_short_body_fails_alone_and_is_never_deleted(settings: Settings,
