@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from mediasync import notify
-from mediasync.runlock import LockHolder, acquire, run_lock_for
+from mediasync.ledger import run_lock_for
+from mediasync.ledger.runlock import LockHolder, acquire
 from mediasync.settings import Settings
 from tests.fakes.webhook_server import WebhookServer
 from tests.helpers import Workspace

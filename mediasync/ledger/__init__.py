@@ -1,4 +1,4 @@
-"""Open the ledger a URL names."""
+"""Open the ledger a URL names, and find its run lock."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from mediasync.errors import ConfigError
 from mediasync.ledger.base import Ledger
 from mediasync.ledger.pg import POSTGRES_SCHEMES
+from mediasync.ledger.runlock import FileRunLock, RunLock
 
 SQLITE_PREFIX = "sqlite:///"
 SUPABASE = "supabase"
@@ -26,11 +27,9 @@ def open_ledger(url: str, base_dir: Path, read_only: bool = False,
     if url.startswith(SQLITE_PREFIX):
         from mediasync.ledger.sqlite import SqliteLedger
 
-        rest = url[len(SQLITE_PREFIX):]
-        if rest == ":memory:":
-            return SqliteLedger(None)
-        path = Path(rest)
-        return SqliteLedger(path if path.is_absolute() else base_dir / path, read_only)
+        path = _sqlite_path(url, base_dir)
+        # in memory, the ledger is this process's own: read-only would leave it empty
+        return SqliteLedger(path, read_only=read_only and path is not None)
     if url.startswith(POSTGRES_SCHEMES):
         from mediasync.ledger.postgres import PostgresLedger
 
@@ -43,6 +42,36 @@ def open_ledger(url: str, base_dir: Path, read_only: bool = False,
     scheme = url.split(":", 1)[0] or url
     raise ConfigError(f"ledger.url: unsupported ledger '{scheme}' "
                       "(use sqlite:///PATH, postgresql://... or supabase)")
+
+
+def run_lock_for(url: str, base_dir: Path) -> RunLock | None:
+    """SQLite: a flock beside the database. Postgres: an advisory lock on the ledger's
+    database. None for an in-memory ledger, which no other run can share, and for the
+    Supabase REST ledger, which has no session to hold a lock on (its users run one
+    runner, see docs/ledger.md; claims still keep two runs from archiving one file twice)."""
+    if url.startswith(SQLITE_PREFIX):
+        database = _sqlite_path(url, base_dir)
+        if database is None:
+            return None
+        database.parent.mkdir(parents=True, exist_ok=True)
+        return FileRunLock(database.with_name(database.name + ".lock"))
+    if url.startswith(POSTGRES_SCHEMES):
+        from mediasync.ledger.pg_lock import PostgresRunLock
+
+        return PostgresRunLock(url)
+    if url == SUPABASE:
+        return None
+    scheme = url.split(":", 1)[0] or url
+    raise ConfigError(f"ledger.url: no run lock for '{scheme}' ledgers")
+
+
+def _sqlite_path(url: str, base_dir: Path) -> Path | None:
+    """The database file of a sqlite:/// URL (relative to `base_dir`); None: in memory."""
+    rest = url[len(SQLITE_PREFIX):]
+    if rest == ":memory:":
+        return None
+    path = Path(rest)
+    return path if path.is_absolute() else base_dir / path
 
 
 def supabase_credentials() -> tuple[str, SecretStr]:

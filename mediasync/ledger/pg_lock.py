@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from mediasync.ledger.pg import connect, ledger_error
-from mediasync.runlock import LockHolder
+from mediasync.ledger.runlock import LockHolder
 
 # One key per database: a ledger is a database, and only media-sync runs take this lock.
 LOCK_KEY = 0x6D656469  # "medi"

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from mediasync.errors import LedgerBusy
-from mediasync.runlock import LockHolder, acquire, run_lock_for
+from mediasync.ledger import run_lock_for
+from mediasync.ledger.runlock import LockHolder, acquire
 
 
 def test_a_second_run_is_refused_and_told_who_holds_the_ledger(empty_pg_url, tmp_path):
@@ -26,7 +27,8 @@ def test_a_second_run_is_refused_and_told_who_holds_the_ledger(empty_pg_url, tmp
 
 def test_the_lock_dies_with_a_killed_holder(empty_pg_url, tmp_path):
     code = ("import sys, time\n"
-            "from mediasync.runlock import LockHolder, acquire, run_lock_for\n"
+            "from mediasync.ledger import run_lock_for\n"
+            "from mediasync.ledger.runlock import LockHolder, acquire\n"
             "lock = run_lock_for(sys.argv[1], '.')\n"
             "acquire(lock, LockHolder(run_id='killed-run'))\n"
             "print('held', flush=True)\n"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mediasync.model import MediaFile, Stage
 from mediasync.pipeline.context import StepReport
-from mediasync.pipeline.steps import STEPS, open_context
+from mediasync.pipeline.run import run_pipeline
+from mediasync.pipeline.steps import open_context
 from mediasync.settings import Settings
 from tests.helpers import Workspace
 
@@ -36,14 +37,9 @@ def setup_run(tmp_path: Path, library: Path, replace: bool = False) -> Settings:
 
 
 def run_steps(settings: Settings, last: int, progress=None) -> list[StepReport]:
-    reports = []
-    for step in STEPS[:last]:
-        ctx = open_context(settings, run_id=f"run-{step.number}", progress=progress)
-        try:
-            reports.append(step.run(ctx))
-        finally:
-            ctx.ledger.close()
-    return reports
+    result = run_pipeline(settings, "run", 1, last, progress=progress)
+    assert result.completed, result.message
+    return result.reports
 
 
 def files_by_name(settings: Settings) -> dict[str, list[MediaFile]]:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from mediasync.demo import make_library
-from mediasync.runlock import LockHolder, acquire, run_lock_for
+from mediasync.ledger import run_lock_for
+from mediasync.ledger.runlock import LockHolder, acquire
 from tests.helpers import Workspace
 from tests.operate.service import (
     STARTUP_SECONDS,

@@ -16,7 +16,8 @@ from prefect.client.schemas.objects import StateType
 from typer.testing import CliRunner
 
 from mediasync.cli import app
-from mediasync.runlock import FileRunLock, LockHolder, acquire, run_lock_for
+from mediasync.ledger import run_lock_for
+from mediasync.ledger.runlock import FileRunLock, LockHolder, acquire
 from tests.helpers import Workspace
 from tests.operate.service import wait_until
 

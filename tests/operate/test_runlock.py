@@ -12,18 +12,13 @@ from pathlib import Path
 import pytest
 
 from mediasync.errors import ConfigError, LedgerBusy
-from mediasync.runlock import (
-    FileRunLock,
-    LockHolder,
-    acquire,
-    holding,
-    run_lock_for,
-)
+from mediasync.ledger import run_lock_for
+from mediasync.ledger.runlock import FileRunLock, LockHolder, acquire, holding
 
 HOLD_AND_WAIT = """
 import sys
 from pathlib import Path
-from mediasync.runlock import FileRunLock, LockHolder, acquire
+from mediasync.ledger.runlock import FileRunLock, LockHolder, acquire
 acquire(FileRunLock(Path(sys.argv[1])), LockHolder(run_id="killed-run"))
 print("held", flush=True)
 sys.stdin.read()

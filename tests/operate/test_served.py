@@ -10,8 +10,9 @@ from datetime import datetime
 import httpx
 import pytest
 
+from mediasync.ledger import run_lock_for
+from mediasync.ledger.runlock import LockHolder
 from mediasync.media.samples import PhotoSpec, photo
-from mediasync.runlock import LockHolder, run_lock_for
 from tests.fakes.webhook_server import WebhookServer
 from tests.helpers import Workspace
 from tests.operate.service import PrefectService, wait_until

@@ -23,10 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from mediasync.errors import ConfigError, LedgerBusy
+from mediasync.errors import LedgerBusy
 
-SQLITE_PREFIX = "sqlite:///"
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POLL_SECONDS = 0.2
 
 
@@ -87,33 +85,6 @@ class FileRunLock:
         os.ftruncate(self._fd, 0)
         os.close(self._fd)  # closing the last descriptor drops the flock
         self._fd = None
-
-
-def server_run_lock(url: str) -> RunLock | None:
-    """Postgres: an advisory lock on the ledger's database. The Supabase REST ledger has
-    no session to hold a lock on: None, and its users run one runner (see docs/ledger.md);
-    claims still keep two runs from archiving one file twice."""
-    if url.startswith(POSTGRES_SCHEMES):
-        from mediasync.ledger.pg_lock import PostgresRunLock
-
-        return PostgresRunLock(url)
-    if url == "supabase":
-        return None
-    scheme = url.split(":", 1)[0] or url
-    raise ConfigError(f"ledger.url: no run lock for '{scheme}' ledgers")
-
-
-def run_lock_for(ledger_url: str, base_dir: Path) -> RunLock | None:
-    """The lock of the ledger a URL names; None for an in-memory ledger, which no other
-    run can share."""
-    if not ledger_url.startswith(SQLITE_PREFIX):
-        return server_run_lock(ledger_url)
-    rest = ledger_url[len(SQLITE_PREFIX):]
-    if rest == ":memory:":
-        return None
-    database = Path(rest) if Path(rest).is_absolute() else base_dir / rest
-    database.parent.mkdir(parents=True, exist_ok=True)
-    return FileRunLock(database.with_name(database.name + ".lock"))
 
 
 def acquire(lock: RunLock, holder: LockHolder, wait_seconds: float = 0,
