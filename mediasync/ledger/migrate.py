@@ -16,11 +16,10 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from mediasync.errors import ConfigError
-from mediasync.ledger.pg import connect, ledger_error
+from mediasync.ledger.pg import MIGRATION_LOCK_KEY, connect, ledger_error
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "supabase" / "migrations"
 _NAME = re.compile(r"^(\d{14})_(\w+)\.sql$")
-_LOCK_KEY = 0x6D656469  # any constant: only mediasync's migrators take it
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
     """Apply what is missing; returns the versions applied now."""
     applied: list[str] = []
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         done = _applied_versions(cur)
         for migration in available():
             if migration.version in done:

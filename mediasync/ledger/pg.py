@@ -10,6 +10,11 @@ import psycopg
 from mediasync.errors import LedgerError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# Advisory lock keys, one per database and per purpose: a run holds RUN_LOCK_KEY on one
+# connection for its whole length while its ledger migrates on another connection under
+# MIGRATION_LOCK_KEY, so the two must differ (one key made a run wait for itself).
+RUN_LOCK_KEY = 0x6D656469  # "medi"
+MIGRATION_LOCK_KEY = 0x6D696772  # "migr"
 _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
 
 

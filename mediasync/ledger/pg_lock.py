@@ -7,11 +7,9 @@ from typing import Any
 
 import psycopg
 
-from mediasync.ledger.pg import connect, ledger_error
+from mediasync.ledger.pg import RUN_LOCK_KEY, connect, ledger_error
 from mediasync.ledger.runlock import LockHolder
 
-# One key per database: a ledger is a database, and only media-sync runs take this lock.
-LOCK_KEY = 0x6D656469  # "medi"
 _APP_PREFIX = "mediasync run "
 
 
@@ -28,7 +26,7 @@ class PostgresRunLock:
             # application_name tells a refused run who holds the lock (at most 63 bytes)
             conn.execute("SELECT set_config('application_name', %s, false)",
                          (f"{_APP_PREFIX}{holder.run_id}"[:63],))
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()
         except psycopg.Error as exc:
             conn.close()
             raise ledger_error(exc, self._url) from None
@@ -47,7 +45,7 @@ class PostgresRunLock:
                     " WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted"
                     " AND l.database = (SELECT oid FROM pg_database"
                     "                   WHERE datname = current_database())",
-                    (LOCK_KEY,)).fetchone()
+                    (RUN_LOCK_KEY,)).fetchone()
         except psycopg.Error:
             return None
         if row is None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from mediasync.errors import LedgerBusy
-from mediasync.ledger import run_lock_for
+from mediasync.ledger import open_ledger, run_lock_for
 from mediasync.ledger.runlock import LockHolder, acquire
+from tests.helpers import Workspace
 
 
 def test_a_second_run_is_refused_and_told_who_holds_the_ledger(empty_pg_url, tmp_path):
@@ -49,3 +52,21 @@ def test_the_lock_dies_with_a_killed_holder(empty_pg_url, tmp_path):
 
 def test_the_supabase_rest_ledger_runs_without_a_lock(tmp_path):
     assert run_lock_for("supabase", tmp_path) is None
+
+
+def test_mediasync_run_completes_on_a_fresh_postgres_database(empty_pg_url, tmp_path: Path,
+                                                            prefect_api: str):
+    """The run lock and the ledger's first migration on two connections of one run: with
+    one advisory key for both, the run waited for itself for ever."""
+    workspace = Workspace.create(tmp_path)
+    (workspace.library / "IMG_0001.jpg").write_bytes(os.urandom(5000))
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "MEDIASYNC_LEDGER__URL": empty_pg_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "mediasync", "run", "--config", str(workspace.config),
+         "--end", "4"], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ledger = open_ledger(empty_pg_url, tmp_path)
+    try:
+        assert ledger.counts_by_stage() == {"nas_archived": 1}
+    finally:
+        ledger.close()
