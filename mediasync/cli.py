@@ -25,7 +25,7 @@ from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
 from mediasync.model import PIPELINE_ORDER, Stage
 from mediasync.pipeline.steps import STEPS
-from mediasync.settings import Settings, load_settings
+from mediasync.settings import InvalidSettings, Settings, load_settings
 
 app = typer.Typer(help="Move your photos and videos into storage you own, prove every copy, "
                   "then free the source.", no_args_is_help=True, add_completion=False)
@@ -233,8 +233,12 @@ def config_init(
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Report every problem with the configuration at once, one line each."""
-    settings = _settings(config)
-    problems = check_settings(settings)
+    try:
+        problems = check_settings(load_settings(config))
+    except InvalidSettings as exc:  # every problem the file has, not only the first
+        problems = exc.problems
+    except ConfigError as exc:  # no file, or not TOML
+        _fail(str(exc), code=2)
     for problem in problems:
         errors.print(problem, highlight=False, markup=False, soft_wrap=True)
     if problems:

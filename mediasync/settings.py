@@ -7,12 +7,13 @@ Relative paths in the file are relative to the file's own folder.
 
 from __future__ import annotations
 
+import difflib
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,7 +27,14 @@ from mediasync.model import Stage
 CONFIG_ENV = "MEDIASYNC_CONFIG"
 
 
-class WorkflowSettings(BaseModel):
+class Section(BaseModel):
+    """A table of the configuration: a key it does not know is a mistake (a typo in
+    `guards.max_deletes_per_run` must not leave the default in force), never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkflowSettings(Section):
     incoming: Path = Path("workflow/incoming")
     pixel_sync: Path = Path("workflow/pixel_sync")
     nas_archive: Path = Path("nas_archive")
@@ -41,14 +49,14 @@ class WorkflowSettings(BaseModel):
     prefix_final_names: bool = False  # step prefixes in the archive and Pixel folder too
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(Section):
     kind: Literal["folder", "icloud", "bucket", "sftp"] = "folder"
     path: Path | None = None  # folder source
     delete: bool = False  # remove source originals in step 7 (under every safety gate)
     parallel_downloads: int = Field(4, ge=1, le=32)  # folder and iCloud sources
 
 
-class DeleteGuards(BaseModel):
+class DeleteGuards(Section):
     keep_recent_days: int = Field(30, ge=0)
     skip_favorites: bool = True
     max_deletes_per_run: int = Field(200, ge=0)
@@ -58,7 +66,7 @@ class DeleteGuards(BaseModel):
     max_source_shrink: float = Field(0.2, ge=0, le=1)
 
 
-class LedgerSettings(BaseModel):
+class LedgerSettings(Section):
     # sqlite:///PATH, postgresql://... or supabase (SUPABASE_URL and
     # SUPABASE_SERVICE_ROLE_KEY from the environment); see docs/ledger.md
     url: str = "sqlite:///mediasync.db"
@@ -68,7 +76,7 @@ class LedgerSettings(BaseModel):
     claim_lease_seconds: float = Field(3600, ge=0)
 
 
-class SyncthingSettings(BaseModel):
+class SyncthingSettings(Section):
     enabled: bool = False
     api_url: str = "http://127.0.0.1:8384"
     api_key: SecretStr | None = None
@@ -80,7 +88,7 @@ class SyncthingSettings(BaseModel):
     event_poll_seconds: float = Field(30, gt=0, le=600)
 
 
-class ICloudEndpoints(BaseModel):
+class ICloudEndpoints(Section):
     """Where Apple's sign-in and setup services answer. Only for iCloud-compatible test
     servers and proxies: leave unset to talk to Apple."""
 
@@ -90,7 +98,7 @@ class ICloudEndpoints(BaseModel):
     ca_bundle: Path | None = None  # TLS certificates to trust for them
 
 
-class ICloudSettings(BaseModel):
+class ICloudSettings(Section):
     username: str | None = None
     password: SecretStr | None = None  # prefer `mediasync icloud login` and the keyring
     cookie_directory: Path | None = None  # default: icloud-session/ beside the config file
@@ -116,7 +124,7 @@ class ICloudSettings(BaseModel):
     endpoints: ICloudEndpoints | None = None
 
 
-class SshEndpoint(BaseModel):
+class SshEndpoint(Section):
     """One SSH server reached over SFTP. Host keys are always checked against known_hosts."""
 
     host: str
@@ -151,12 +159,12 @@ class SftpArchiveSettings(SshEndpoint):
         return "server" if value == "sha256sum" else value
 
 
-class SftpSettings(BaseModel):
+class SftpSettings(Section):
     source: SftpSourceSettings | None = None  # used when source.kind = "sftp"
     archive: SftpArchiveSettings | None = None  # when present, step 4 archives over SFTP
 
 
-class CompressionRule(BaseModel):
+class CompressionRule(Section):
     """Files matching every given condition use this strategy; the first match wins.
     Strategies: keep, jpeg (images), hevc and h264 (videos); see docs/compression.md."""
 
@@ -175,7 +183,7 @@ class CompressionRule(BaseModel):
         return [ext.lower().lstrip(".") for ext in value]
 
 
-class CompressionSettings(BaseModel):
+class CompressionSettings(Section):
     enabled: bool = True
     min_saving: float = Field(0.05, ge=0, lt=1)  # keep a result only if this much smaller
     replace_original: bool = False
@@ -190,7 +198,7 @@ class CompressionSettings(BaseModel):
     )
 
 
-class NotifySettings(BaseModel):
+class NotifySettings(Section):
     # JSON POST target for alerts; a secret because such URLs usually carry a token
     webhook_url: SecretStr | None = None
     timeout_seconds: float = Field(10, gt=0)
@@ -198,7 +206,7 @@ class NotifySettings(BaseModel):
     stuck_after_hours: float = Field(6, gt=0)
 
 
-class WatchSettings(BaseModel):
+class WatchSettings(Section):
     """`mediasync watch`, `reconcile` and `doctor`."""
 
     roots: list[Path] = Field(default_factory=list)  # watched when no PATH is given
@@ -209,7 +217,7 @@ class WatchSettings(BaseModel):
     stuck_after_hours_by_stage: dict[Stage, float] = Field(default_factory=dict)
 
 
-class RetentionRule(BaseModel):
+class RetentionRule(Section):
     """Objects with one of these extensions keep for `retention_days` instead of the bucket's
     default; None keeps them for ever (e.g. keep JPGs). The first matching rule wins."""
 
@@ -217,7 +225,7 @@ class RetentionRule(BaseModel):
     retention_days: int | None = Field(None, ge=0)
 
 
-class BucketSettings(BaseModel):
+class BucketSettings(Section):
     """A Supabase Storage bucket: mirror, retention, and reconciliation with a table."""
 
     url: str | None = None  # the project URL, https://<ref>.supabase.co
@@ -328,15 +336,56 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(config_path=path, **overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, path)) from None
+        raise InvalidSettings(describe_validation_error(exc, path),
+                              validation_problems(exc)) from None
     except ValueError as exc:  # TOML syntax
         raise ConfigError(f"{path}: {exc}") from None
 
 
+class InvalidSettings(ConfigError):
+    """Settings that do not validate, with each problem on its own."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
     where = str(path) if path else "settings"
-    # input values are left out on purpose: they may be secrets
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-    )
-    return f"{where}: {problems}"
+    return f"{where}: {'; '.join(validation_problems(exc))}"
+
+
+def _table_model(annotation: Any) -> type[BaseModel] | None:
+    """The table behind a field: `X`, `X | None` or `list[X]`."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    """One line per problem, the setting named; input values are left out on purpose:
+    they may be secrets."""
+    problems = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{name}: unknown setting{_did_you_mean(err['loc'])}")
+        else:
+            problems.append(f"{name}: {err['msg']}")
+    return problems
+
+
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of tables: same model
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _table_model(field.annotation) if field else None
+    if model is None:
+        return ""
+    known = [name for name in model.model_fields if name != "config_path"]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    prefix = ".".join(str(p) for p in loc[:-1])
+    return f" (did you mean {prefix + '.' if prefix else ''}{close[0]}?)" if close else ""

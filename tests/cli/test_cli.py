@@ -85,6 +85,30 @@ def test_config_check_reports_every_problem_at_once(tmp_path):
             "syncthing.device_id: required when syncthing.enabled is true"} <= set(lines)
 
 
+def test_unknown_settings_are_errors_with_the_closest_known_name(tmp_path):
+    """A typo must not leave a default in force: `max_deletes_per_ru = 10` ignored would
+    let 200 deletes a run through."""
+    config = tmp_path / "mediasync.toml"
+    config.write_text('[source]\ndelet = true\n[guards]\nmax_deletes_per_ru = 10\n'
+                      'keep_recent_days = "soon"\n[[compression.rules]]\nstrategi = "jpeg"\n'
+                      '[sftp.archive]\nhost = "nas"\nroot = "/a"\nuser = "me"\n'
+                      'known_hosts = "kh"\nverfy = "read"\n[nonsense]\nx = 1\n')
+    result = runner.invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 1
+    lines = set(result.stderr.strip().splitlines())
+    assert {"source.delet: unknown setting (did you mean source.delete?)",
+            "guards.max_deletes_per_ru: unknown setting (did you mean "
+            "guards.max_deletes_per_run?)",
+            "guards.keep_recent_days: Input should be a valid integer, unable to parse "
+            "string as an integer",
+            "compression.rules.0.strategi: unknown setting (did you mean "
+            "compression.rules.0.strategy?)",
+            "sftp.archive.verfy: unknown setting (did you mean sftp.archive.verify?)",
+            "nonsense: unknown setting"} <= lines, lines
+    run = runner.invoke(app, ["status", "--config", str(config)])
+    assert run.exit_code == 2 and "source.delet: unknown setting" in run.stderr
+
+
 def test_config_check_passes_on_a_good_config(workspace: Workspace):
     result = runner.invoke(app, ["config", "check", "--config", str(workspace.config)])
     assert result.exit_code == 0, result.stderr
