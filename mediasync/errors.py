@@ -12,6 +12,7 @@
     │   ├── DownloadMismatch       bytes received differ from what the source announced
     │   └── MediaError             undecodable, truncated, unsupported
     ├── ArchiveError               the NAS archive cannot be written or verified
+    ├── WorkingFolderError         one of our own working folders cannot be written
     ├── SyncthingError             Syncthing unreachable, key rejected, folder unknown, timeout
     ├── ScanError                  a folder to watch or reconcile is missing or unreadable
     ├── TableError                 a table reconciled with a bucket refused a read or write
@@ -90,6 +91,10 @@ class MediaError(FileProblem):
 
 class ArchiveError(MediasyncError):
     pass
+
+
+class WorkingFolderError(MediasyncError):
+    """A fault of this machine (full, read-only), never of the file or the source."""
 
 
 class SyncthingError(MediasyncError):

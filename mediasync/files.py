@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -90,6 +91,19 @@ def copy_hashed(src: Path, dest: Path, expected_size: int | None = None) -> Writ
         while chunk := source.read(CHUNK):
             out.write(chunk)
     return Written(dest, out.size, out.sha256)
+
+
+def move(src: Path, dest: Path) -> None:
+    """Rename; between filesystems (the working folders may sit on different disks),
+    copy atomically and only then remove the source. Overwrites `dest` like a rename."""
+    try:
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        copy_hashed(src, dest, expected_size=src.stat().st_size)
+        src.unlink()
+        fsync_dir(src.parent)
 
 
 def write_chunks(chunks: Iterable[bytes], dest: Path, expected_size: int | None = None) -> Written:

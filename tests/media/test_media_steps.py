@@ -4,6 +4,7 @@ ledger and the folder source."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,25 @@ def test_step6_keeps_files_no_rule_compresses(tmp_path, library):
     assert photo.workflow_stage == Stage.COMPRESSED and not photo.compressed
     assert photo.compression_metadata["result"] == "kept"
     assert not settings.resolve(settings.workflow.compressed).exists()
+
+
+def test_step5_moves_working_copies_to_processing_on_another_filesystem(tmp_path, library):
+    """incoming/ and processing/ on different disks: a rename cannot cross them (EXDEV),
+    so the copy is written there, verified by size, and only then removed here."""
+    other = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        if other.stat().st_dev == tmp_path.stat().st_dev:
+            pytest.skip("/dev/shm is on the same filesystem as the test's folder here")
+        settings = setup_run(tmp_path, library)
+        settings = settings.model_copy(update={"workflow": settings.workflow.model_copy(
+            update={"processing": other / "processing"})})
+        report = run_steps(settings, 5)[-1]
+        assert (report.done, report.failed) == (9, 1)
+        photo = files_by_name(settings)["IMG_0001.JPG"][0]
+        working = Path(photo.local_path)
+        assert working.parent == other / "processing"
+        assert sha256_file(working) == photo.content_hash
+        incoming = settings.resolve(settings.workflow.incoming)
+        assert not [p for p in incoming.iterdir() if p.name.endswith(".JPG")]
+    finally:
+        shutil.rmtree(other)
