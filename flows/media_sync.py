@@ -13,7 +13,7 @@ from prefect.states import Cancelled, Completed, Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from mediasync.errors import LedgerBusy
+from mediasync.errors import LedgerBusy, MediasyncError
 from mediasync.notify import alert_if_stuck
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.run import RunResult, run_pipeline
@@ -64,6 +64,10 @@ def media_sync(
         get_run_logger().warning(str(exc))
         alert_if_stuck(exc, settings)
         return Cancelled(message=str(exc))
+    except MediasyncError as exc:  # before the first step: the ledger or its lock
+        get_run_logger().error(str(exc))
+        return Failed(message=str(exc), data={"failed_step": None, "error": str(exc),
+                                              "steps": []})
     _publish(result)
     if not result.completed:
         get_run_logger().error(result.message)

@@ -52,4 +52,6 @@ def connect(url: str, timeout: float) -> psycopg.Connection:
     try:
         return psycopg.connect(url, connect_timeout=max(1, round(timeout)))
     except psycopg.Error as exc:
-        raise ledger_error(exc, url) from None
+        error = ledger_error(exc, url)
+        raise type(error)(f"{error} (is the database server up? check ledger.url)",
+                          retryable=error.retryable) from None

@@ -70,3 +70,19 @@ def test_mediasync_run_completes_on_a_fresh_postgres_database(empty_pg_url, tmp_
         assert ledger.counts_by_stage() == {"nas_archived": 1}
     finally:
         ledger.close()
+
+
+def test_a_run_on_an_unreachable_postgres_ledger_says_so_in_one_line(tmp_path: Path,
+                                                                     prefect_api: str):
+    workspace = Workspace.create(tmp_path)
+    url = "postgresql://postgres@127.0.0.1:1/nowhere"  # port 1: nothing listens
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "MEDIASYNC_LEDGER__URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "mediasync", "run", "--config", str(workspace.config)],
+        env=env, capture_output=True, text=True, timeout=180)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output
+    last = [line for line in output.splitlines() if line.startswith("error:")][-1]
+    assert last.startswith(f"error: ledger {url}: connection failed")
+    assert last.endswith("(is the database server up? check ledger.url)")
