@@ -11,7 +11,10 @@ from PIL import Image, UnidentifiedImageError
 
 from mediasync.errors import MediaError
 from mediasync.media.exif import capture_time as exif_capture_time
-from mediasync.media.metadata import video_capture_time  # (loads the HEIF opener too)
+from mediasync.media.metadata import (  # (loads the HEIF opener too)
+    plausible_capture_time,
+    video_capture_time,
+)
 from mediasync.media.quicktime import date_tags
 from mediasync.media.types import extension
 from mediasync.media.video import probe
@@ -22,12 +25,14 @@ _ISO_EXTENSIONS = frozenset({"mp4", "m4v", "mov", "3gp", "3g2"})
 
 
 def capture_time(path: Path, media_type: MediaType) -> datetime | None:
-    """The capture time, timezone-aware when the file says its offset; None if unknown."""
+    """The capture time, timezone-aware when the file says its offset; None if unknown or
+    implausible (the caller falls back to the source's own time)."""
+    when = None
     if media_type == MediaType.IMAGE:
-        return _image_capture_time(path)
-    if media_type == MediaType.VIDEO:
-        return _video_capture_time(path)
-    return None
+        when = _image_capture_time(path)
+    elif media_type == MediaType.VIDEO:
+        when = _video_capture_time(path)
+    return when if plausible_capture_time(when) else None
 
 
 def _image_capture_time(path: Path) -> datetime | None:

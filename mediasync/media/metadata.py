@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class MediaInfo:
     video_codec: str | None = None
     audio_codec: str | None = None
     note: str | None = None  # why a file is not media we handle (sidecar, unknown)
+    implausible_capture_time: str | None = None  # what the file said, when not believed
 
     @property
     def handled(self) -> bool:
@@ -60,6 +61,27 @@ class MediaInfo:
         return data
 
 
+def plausible_capture_time(when: datetime | None) -> bool:
+    """A clock that was never set or lost its battery writes 2999 or 1800: a date before
+    1900 or after tomorrow is not when the photo was taken, and must not place it in the
+    archive."""
+    if when is None:
+        return True
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    return datetime(1900, 1, 1, tzinfo=UTC) <= aware <= tomorrow
+
+
+def _believed(info: MediaInfo) -> MediaInfo:
+    """The capture time kept only when plausible; otherwise recorded as what it was."""
+    if plausible_capture_time(info.captured_at):
+        return info
+    assert info.captured_at is not None
+    info.implausible_capture_time = info.captured_at.isoformat()
+    info.captured_at = info.captured_offset = None
+    return info
+
+
 def read_metadata(path: Path, media_type: MediaType | None = None,
                   verify: bool = True) -> MediaInfo:
     """Classify (by name unless `media_type` is given), read and fully check one file.
@@ -70,9 +92,9 @@ def read_metadata(path: Path, media_type: MediaType | None = None,
         raise MediaError(f"{path.name}: no such file", subject=path)
     kind = media_type or media_type_of(path.name)
     if kind == MediaType.IMAGE:
-        return _image_info(path, verify)
+        return _believed(_image_info(path, verify))
     if kind == MediaType.VIDEO:
-        return _video_info(path, verify)
+        return _believed(_video_info(path, verify))
     note = "sidecar file (edits or metadata for another file)" if kind == MediaType.SIDECAR \
         else f"unsupported file type '{extension(path.name) or 'none'}'"
     return MediaInfo(str(path), kind, extension(path.name), path.stat().st_size, note=note)

@@ -81,7 +81,15 @@ def _outcome(ctx: RunContext, media: MediaFile, working: Path | FileProblem,
         updates["captured_at"] = info.captured_at
     if partner := _live_photo_partner(ctx, media, info):
         updates["group_id"] = partner.group_id
-    return StageChange(media.id, Stage.PROCESSING_READY, updates)
+    return StageChange(media.id, Stage.PROCESSING_READY, updates, detail=_date_note(media, info))
+
+
+def _date_note(media: MediaFile, info: MediaInfo) -> str | None:
+    if info.implausible_capture_time is None:
+        return None
+    kept = media.captured_at.isoformat() if media.captured_at else "none"
+    return (f"capture time {info.implausible_capture_time} in the file is implausible;"
+            f" kept the source's time ({kept})")
 
 
 def as_told_of(media: MediaFile, working: Path, message: str) -> str:

@@ -3,16 +3,20 @@ ledger and the folder source."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from mediasync.files import sha256_file
 from mediasync.media.parallel import compress_many
+from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import Stage
 from mediasync.pipeline.steps import STEPS, open_context
+from tests.helpers import Workspace
 from tests.media.pipeline_run import files_by_name, run_steps, setup_run
 
 
@@ -145,3 +149,26 @@ def test_step5_moves_working_copies_to_processing_on_another_filesystem(tmp_path
         assert not [p for p in incoming.iterdir() if p.name.endswith(".JPG")]
     finally:
         shutil.rmtree(other)
+
+
+def test_an_implausible_capture_date_does_not_place_the_file_and_is_flagged(tmp_path):
+    """A camera whose clock was never set writes 2999:01:01: the file is archived by the
+    source's own time instead, and the ledger says why."""
+    workspace = Workspace.create(tmp_path)
+    shot = photo(workspace.library / "IMG_2999.jpg",
+                 PhotoSpec(captured=datetime(2999, 1, 1, 0, 0, 0), offset=None))
+    os.utime(shot, (datetime(2021, 3, 4, 12, 0).timestamp(),) * 2)
+    settings = workspace.settings()
+    run_steps(settings, 5)
+    [media] = files_by_name(settings)["IMG_2999.jpg"]
+    assert media.workflow_stage == Stage.PROCESSING_READY
+    assert Path(media.nas_path).relative_to(workspace.nas).parts[:3] == ("2021", "03", "04")
+    assert media.media_metadata["implausible_capture_time"] == "2999-01-01T00:00:00"
+    assert media.media_metadata["captured_at"] is None
+    ledger = workspace.ledger()
+    try:
+        details = [e.detail or "" for e in ledger.events(media.id)]
+    finally:
+        ledger.close()
+    assert any(d.startswith("capture time 2999-01-01T00:00:00 in the file is implausible")
+               for d in details), details
