@@ -122,6 +122,15 @@ class MediaFile:
     def working_path(self) -> Path | None:
         return Path(self.local_path) if self.local_path else None
 
+    @property
+    def superseded_at_source(self) -> bool:
+        """An older version of a file changed in place at the source: its bytes there are
+        gone, so it is never deleted at the source (see pipeline/versions.py)."""
+        return SUPERSEDED in self.source_meta
+
+
+SUPERSEDED = "superseded_at_source"  # source_meta key of a retired version
+
 
 @dataclass
 class StageChange:
@@ -131,6 +140,16 @@ class StageChange:
     to_stage: Stage
     updates: dict[str, Any] = field(default_factory=dict)
     detail: str | None = None
+
+
+@dataclass
+class FileNote:
+    """A fact about a file that changes columns but not its stage, whatever the stage (a
+    completed file too), kept as a stage_events row from and to its current stage."""
+
+    file_id: int
+    updates: dict[str, Any]
+    detail: str
 
 
 @dataclass
