@@ -42,6 +42,12 @@ class BucketObject:
     size: int | None
     updated: datetime | None = None
     mimetype: str | None = None
+    etag: str | None = None
+
+    @property
+    def change_tag(self) -> str | None:
+        """What changes when the object is replaced: its ETag, else its update time."""
+        return self.etag or (self.updated.isoformat() if self.updated else None)
 
     @property
     def name(self) -> str:
@@ -72,7 +78,7 @@ def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 class BucketSource:
-    features = SourceFeatures(can_delete=True)
+    features = SourceFeatures(can_delete=True, change_tag="change_tag")
 
     def __init__(self, connection: SupabaseConnection, bucket: str, *, prefix: str = "",
                  page_size: int = 100, retry: Retry | None = None,
@@ -168,7 +174,7 @@ class BucketSource:
         for obj in self.list_objects():
             yield SourceAsset(source_id=obj.key, filename=obj.name, size=obj.size,
                               created=obj.updated, media_type=media_type(obj),
-                              extra={"mimetype": obj.mimetype})
+                              extra={"mimetype": obj.mimetype, "change_tag": obj.change_tag})
 
     def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
         return self.download_object(BucketObject(asset.source_id, asset.size), dest)
@@ -265,7 +271,8 @@ def _object(key: str, metadata: dict[str, Any] | None, updated: Any) -> BucketOb
     if isinstance(stamp, str):
         stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     size = meta.get("size", meta.get("contentLength"))
-    return BucketObject(key, int(size) if size is not None else None, stamp, meta.get("mimetype"))
+    return BucketObject(key, int(size) if size is not None else None, stamp, meta.get("mimetype"),
+                        meta.get("eTag"))
 
 
 def _status(status: int | str) -> int:
