@@ -130,6 +130,19 @@ class MediaFile:
 
 
 SUPERSEDED = "superseded_at_source"  # source_meta key of a retired version
+# (size, change tag as text) of a file's downloaded version, as the ledger recorded it
+Signature = tuple[int | None, str | None]
+
+
+def signature_differs(recorded: Signature, size: int | None, tag: object) -> bool:
+    """Whether a listing's size and change tag show other bytes than those recorded.
+    Rows recorded before change tags were kept compare by size alone: adopting the
+    listed tag on first sight would cost a write per old row, and would take an edit made
+    before then for the original all the same."""
+    recorded_size, recorded_tag = recorded
+    if size is not None and recorded_size is not None and size != recorded_size:
+        return True
+    return recorded_tag is not None and tag is not None and str(tag) != recorded_tag
 
 
 @dataclass

@@ -17,13 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from mediasync.model import FileNote, MediaFile, Stage, StageChange, StageEvent, SyncOperation
+from mediasync.model import (
+    FileNote,
+    MediaFile,
+    Signature,
+    Stage,
+    StageChange,
+    StageEvent,
+    SyncOperation,
+)
 
 TABLES = ("media_files", "stage_events", "source_deletions", "sync_operations",
           "file_records")
 DEFAULT_LEASE_SECONDS = 3600.0
-# (size, change tag as text) of a file's downloaded version: see source_signatures
-Signature = tuple[int | None, str | None]
 
 
 @dataclass

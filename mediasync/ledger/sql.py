@@ -13,7 +13,7 @@ from itertools import groupby
 from typing import Any
 
 from mediasync.errors import LedgerError
-from mediasync.ledger.base import TABLES, DeletionProof, FileRecord, Signature
+from mediasync.ledger.base import TABLES, DeletionProof, FileRecord
 from mediasync.ledger.changes import CLAIM_COLUMNS, check_note
 from mediasync.ledger.columns import (
     check_columns,
@@ -24,7 +24,7 @@ from mediasync.ledger.columns import (
     decode_row,
     utcnow,
 )
-from mediasync.model import FileNote, MediaFile, Stage, StageEvent, SyncOperation
+from mediasync.model import FileNote, MediaFile, Signature, Stage, StageEvent, SyncOperation
 
 Rows = list[dict[str, Any]]
 Batch = tuple[str, Sequence[Sequence[Any]]]  # one statement, the parameters of each run

@@ -36,7 +36,6 @@ from mediasync.ledger.base import (
     TABLES,
     DeletionProof,
     FileRecord,
-    Signature,
 )
 from mediasync.ledger.changes import (
     CLAIM_COLUMNS,
@@ -57,7 +56,15 @@ from mediasync.ledger.columns import (
     to_text_time,
     utcnow,
 )
-from mediasync.model import FileNote, MediaFile, Stage, StageChange, StageEvent, SyncOperation
+from mediasync.model import (
+    FileNote,
+    MediaFile,
+    Signature,
+    Stage,
+    StageChange,
+    StageEvent,
+    SyncOperation,
+)
 
 BATCH = 500  # rows per upsert or insert
 PAGE = 1000  # rows per read: Supabase's default max-rows

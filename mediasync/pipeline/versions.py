@@ -13,8 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mediasync.ledger.base import Signature
-from mediasync.model import SUPERSEDED, FileNote, MediaFile, SourceAsset
+from mediasync.model import (
+    SUPERSEDED,
+    FileNote,
+    MediaFile,
+    Signature,
+    SourceAsset,
+    signature_differs,
+)
 from mediasync.pipeline.context import RunContext
 
 
@@ -33,7 +39,7 @@ class Versions:
         recorded = self._recorded.get(asset.source_id)
         if recorded is None or self._tag is None:
             return False
-        if differs(recorded, asset.size, asset.extra.get(self._tag)):
+        if signature_differs(recorded, asset.size, asset.extra.get(self._tag)):
             self.changed.add(asset.source_id)
             return True
         return False
@@ -47,17 +53,6 @@ class Versions:
             if old is not None and old.content_hash:
                 notes.append(retirement(old, self._ctx.run_id))
         self._ctx.ledger.note(notes, self._ctx.run_id)
-
-
-def differs(recorded: Signature, size: int | None, tag: object) -> bool:
-    """Whether a listing's size and change tag show other bytes than those recorded.
-    Rows recorded before change tags were kept compare by size alone: adopting the
-    listed tag on first sight would cost a write per old row, and would take an edit made
-    before then for the original all the same."""
-    recorded_size, recorded_tag = recorded
-    if size is not None and recorded_size is not None and size != recorded_size:
-        return True
-    return recorded_tag is not None and tag is not None and str(tag) != recorded_tag
 
 
 def retirement(old: MediaFile, run_id: str | None) -> FileNote:
