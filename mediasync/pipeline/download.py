@@ -130,13 +130,15 @@ def _new_assets(ctx: RunContext, listing: Listing, known: set[str],
     being listed when it is reached comes whole (sources list a group's files together)."""
     count, group = 0, None
     for asset in listing.assets(known):
-        if (asset.source_id in known and not versions.is_changed(asset)) \
-                or _still_empty(asset, retry):
+        recorded = asset.source_id in known
+        if (recorded and not versions.is_changed(asset)) or _still_empty(asset, retry):
             continue
         if ctx.limit is not None and count >= ctx.limit \
                 and (asset.group_id is None or asset.group_id != group):
             return
         count, group = count + 1, asset.group_id
+        if recorded:
+            versions.changed.add(asset.source_id)  # before the yield: the recorder reads it
         yield asset
 
 

@@ -32,17 +32,14 @@ class Versions:
         self._tag = ctx.source.features.change_tag
         self._recorded: dict[str, Signature] = {} if self._tag is None \
             else ctx.ledger.source_signatures(ctx.source.name, self._tag)
-        self.changed: set[str] = set()  # source ids listed with new bytes
+        self.changed: set[str] = set()  # ids of new versions taken in this run
 
     def is_changed(self, asset: SourceAsset) -> bool:
-        """True (and remembered) when the asset's bytes differ from its recorded version."""
+        """Whether the asset's bytes differ from its recorded version."""
         recorded = self._recorded.get(asset.source_id)
         if recorded is None or self._tag is None:
             return False
-        if signature_differs(recorded, asset.size, asset.extra.get(self._tag)):
-            self.changed.add(asset.source_id)
-            return True
-        return False
+        return signature_differs(recorded, asset.size, asset.extra.get(self._tag))
 
     def retire(self, source_ids: Sequence[str]) -> None:
         """Retire the recorded versions of these ids, so that their new bytes come in as

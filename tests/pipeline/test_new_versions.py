@@ -188,3 +188,22 @@ def test_a_dry_run_plans_the_new_version_and_changes_nothing(tmp_path: Path) -> 
     assert [p["action"] for p in report.planned] == [
         "download (changed at the source: a new version beside the archived one)"]
     assert [(m.id, m.source_id, m.updated_at) for m in rows(ws)] == before
+
+
+def test_a_limit_counts_a_new_version_like_a_new_file(tmp_path: Path) -> None:
+    ws = workspace(tmp_path, delete=False)
+    for i in range(2):
+        edit(ws.library / f"IMG_{i}.jpg", seed=i, mtime=OLD)
+    run_steps(ws, "run-1", last=1)
+    for i in range(2):
+        edit(ws.library / f"IMG_{i}.jpg", seed=i + 10, mtime=OLD + 9)
+
+    ctx = open_context(ws.settings(), "run-2", limit=1)
+    try:
+        message = STEPS[0].run(ctx).message
+    finally:
+        ctx.ledger.close()
+    assert message.startswith("1 downloaded") and "; 1 changed at the source" in message
+    assert sum(m.superseded_at_source for m in rows(ws)) == 1
+    assert "1 changed at the source" in run_steps(ws, "run-3", last=1)[0]  # the other one
+    assert sum(m.superseded_at_source for m in rows(ws)) == 2
