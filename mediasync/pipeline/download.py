@@ -91,22 +91,22 @@ class _Recorder:
                  versions: Versions) -> None:
         self._ctx, self._retry, self._versions = ctx, retry, versions
         self._new: list[MediaFile] = []
-        self._superseded: list[str] = []
+        self._arrived: list[MediaFile] = []  # files changed at the source, downloaded again
         self._retried = ChangeWriter(ctx)
 
     def add(self, asset: SourceAsset, media: MediaFile) -> None:
         if asset.source_id in self._retry:
             self._retried.add(_retry_change(self._retry[asset.source_id], media))
+        elif asset.source_id in self._versions.changed:
+            self._arrived.append(media)
         else:
             self._new.append(media)
-            if asset.source_id in self._versions.changed:
-                self._superseded.append(asset.source_id)
-        if len(self._new) >= RECORD_EVERY:
+        if len(self._new) + len(self._arrived) >= RECORD_EVERY:
             self.flush()
 
     def flush(self) -> None:
-        self._versions.retire(self._superseded)
-        self._superseded = []
+        self._new += self._versions.settle(self._arrived)
+        self._arrived = []
         self._ctx.ledger.add_files(self._new, self._ctx.run_id)
         self._new = []
         self._retried.flush()
@@ -160,8 +160,9 @@ def _planned_action(asset: SourceAsset, versions: Versions) -> str:
 
 
 def _new_versions(versions: Versions) -> str:
-    count = len(versions.changed)
-    return f"; {count} changed at the source, taken as new versions" if count else ""
+    count, same = len(versions.changed) - versions.same_bytes, versions.same_bytes
+    return (f"; {count} changed at the source, taken as new versions" if count else "") \
+        + (f"; {same} listed as changed but holding the recorded bytes" if same else "")
 
 
 def _new_row(ctx: RunContext, asset: SourceAsset) -> MediaFile:

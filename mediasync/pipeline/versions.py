@@ -12,6 +12,7 @@ on its way, but is never deleted at the source: the bytes it proved are gone the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from mediasync.model import (
     SUPERSEDED,
@@ -32,7 +33,8 @@ class Versions:
         self._tag = ctx.source.features.change_tag
         self._recorded: dict[str, Signature] = {} if self._tag is None \
             else ctx.ledger.source_signatures(ctx.source.name, self._tag)
-        self.changed: set[str] = set()  # ids of new versions taken in this run
+        self.changed: set[str] = set()  # ids listed as changed and taken in this run
+        self.same_bytes = 0  # ... of which turned out to hold the recorded bytes
 
     def is_changed(self, asset: SourceAsset) -> bool:
         """Whether the asset's bytes differ from its recorded version."""
@@ -41,15 +43,38 @@ class Versions:
             return False
         return signature_differs(recorded, asset.size, asset.extra.get(self._tag))
 
-    def retire(self, source_ids: Sequence[str]) -> None:
-        """Retire the recorded versions of these ids, so that their new bytes come in as
-        new rows. Read one by one: only files that changed, rare next to a listing."""
-        notes = []
-        for source_id in source_ids:
-            old = self._ctx.ledger.find(self._ctx.source.name, source_id)
-            if old is not None and old.content_hash:
+    def settle(self, arrived: Sequence[MediaFile]) -> list[MediaFile]:
+        """Retire the recorded versions of files that arrived again, which frees their ids
+        for the new rows returned. The old rows are read one by one: only files that
+        changed, rare next to a listing. A file whose bytes are those recorded (touched,
+        or copied back, at the source) is no new version: its recorded change tag is
+        brought up to date and its new working copy removed, unless the old row's bytes
+        were deleted at the source already."""
+        notes, new = [], []
+        for media in arrived:
+            old = self._ctx.ledger.find(self._ctx.source.name, media.source_id)
+            if old is None or not old.content_hash:
+                new.append(media)  # nothing recorded to retire
+            elif (old.content_hash, old.size) == (media.content_hash, media.size) \
+                    and old.source_deleted_at is None:
+                # (bytes put back after we deleted them are a new row: deleted again once
+                # proven, as the old row's proof is spent)
+                notes.append(self._same_bytes(old, media))
+            else:
                 notes.append(retirement(old, self._ctx.run_id))
+                new.append(media)
         self._ctx.ledger.note(notes, self._ctx.run_id)
+        return new
+
+    def _same_bytes(self, old: MediaFile, media: MediaFile) -> FileNote:
+        assert old.id is not None and self._tag is not None
+        self.same_bytes += 1
+        if media.local_path:
+            Path(media.local_path).unlink(missing_ok=True)
+        tag = media.source_meta.get(self._tag)
+        return FileNote(old.id, {"source_meta": {**old.source_meta, self._tag: tag}},
+                        f"listed with a new {self._tag} ({tag}) but the same bytes, run"
+                        f" {self._ctx.run_id}: not a new version")
 
 
 def retirement(old: MediaFile, run_id: str | None) -> FileNote:

@@ -207,3 +207,51 @@ def test_a_limit_counts_a_new_version_like_a_new_file(tmp_path: Path) -> None:
     assert sum(m.superseded_at_source for m in rows(ws)) == 1
     assert "1 changed at the source" in run_steps(ws, "run-3", last=1)[0]  # the other one
     assert sum(m.superseded_at_source for m in rows(ws)) == 2
+
+
+def test_a_touch_that_keeps_the_bytes_is_no_new_version(tmp_path: Path) -> None:
+    """A new mtime with the recorded bytes (touched, copied back): downloaded once to
+    learn so, then only the recorded mtime changes; the next run lists it as unchanged."""
+    ws = workspace(tmp_path, delete=False)
+    source = ws.library / "IMG_8.jpg"
+    edit(source, seed=8, mtime=OLD)
+    run_steps(ws, "run-1")
+    [before] = rows(ws)
+    os.utime(source, (OLD + 30, OLD + 30))
+
+    message = run_steps(ws, "run-2", last=1)[0]
+    assert "1 listed as changed but holding the recorded bytes" in message
+    assert "taken as new versions" not in message
+    [after] = rows(ws)
+    assert (after.id, after.source_id, after.superseded_at_source) == (
+        before.id, before.source_id, False)
+    assert after.source_meta["mtime_ns"] == source.stat().st_mtime_ns
+    assert not any((ws.root / "workflow" / "incoming").iterdir())  # the copy is not kept
+    ledger = ws.ledger()
+    try:
+        assert "but the same bytes, run run-2" in (ledger.events(after.id)[-1].detail or "")  # type: ignore[arg-type]
+    finally:
+        ledger.close()
+    assert run_steps(ws, "run-3", last=1)[0].startswith("0 downloaded")
+
+
+def test_bytes_put_back_after_their_delete_are_taken_and_deleted_again(
+        tmp_path: Path) -> None:
+    """The old row's proof was spent on the first delete: the same bytes put back at the
+    source come in as a row of their own, deleted again once proven."""
+    ws = workspace(tmp_path, delete=True)
+    source = ws.library / "IMG_9.jpg"
+    edit(source, seed=9, mtime=OLD)
+    kept = source.read_bytes()
+    run_steps(ws, "run-1")
+    assert not source.exists()
+    source.write_bytes(kept)
+    os.utime(source, (OLD + 60, OLD + 60))
+
+    messages = run_steps(ws, "run-2")
+    assert "1 changed at the source, taken as new versions" in messages[0]
+    assert not source.exists()
+    old, new = sorted(rows(ws), key=lambda m: m.id or 0)
+    assert old.content_hash == new.content_hash and old.superseded_at_source
+    assert old.source_deleted_at is not None and new.source_deleted_at is not None
+    assert len(archived_files(ws.nas)[new.content_hash or ""]) == 1  # stored once
