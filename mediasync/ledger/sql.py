@@ -67,8 +67,9 @@ class SqlLedger:
         rows = self._query("SELECT source_id FROM media_files WHERE source = ?", (source,))
         return {row["source_id"] for row in rows}
 
-    # the backend's expression for source_meta's value at key `?`, as text
-    _META_TEXT = ""
+    # how the backend reads source_meta's value at the key given as `?` (SQLite and
+    # Postgres spell JSON access differently)
+    _META_TEXT: str
 
     def source_signatures(self, source: str, tag: str) -> dict[str, Signature]:
         rows = self._query(

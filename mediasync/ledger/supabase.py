@@ -31,12 +31,7 @@ from supabase import Client, SupabaseException, create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from mediasync.errors import ConfigError, LedgerError
-from mediasync.ledger.base import (
-    DEFAULT_LEASE_SECONDS,
-    TABLES,
-    DeletionProof,
-    FileRecord,
-)
+from mediasync.ledger.base import DEFAULT_LEASE_SECONDS, TABLES, DeletionProof, FileRecord
 from mediasync.ledger.changes import (
     CLAIM_COLUMNS,
     EVENT_COLUMNS,

@@ -5,6 +5,7 @@ old version is never deleted at the source. Nothing changed means nothing import
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -117,8 +118,12 @@ def test_a_file_changed_before_it_was_archived_is_archived_but_never_deleted(
     by_hash = {m.content_hash: m for m in rows(ws)}
     old, new = by_hash[first_hash], by_hash[second_hash]
     assert old.superseded_at_source and old.nas_archived
-    assert old.workflow_stage in (Stage.ICLOUD_DELETE_READY, Stage.COMPLETED)
+    assert (old.workflow_stage, old.icloud_delete_ready) == (Stage.COMPLETED, False)
     assert old.source_deleted_at is None and new.source_deleted_at is not None
+    # the manifest a person may delete from by hand never lists the older version
+    listed = [entry["sha256"] for manifest in (ws.root / "workflow/icloud_delete").iterdir()
+              for entry in json.loads(manifest.read_text())["files"]]
+    assert listed == [second_hash]
 
 
 def test_a_rerun_with_nothing_changed_imports_nothing(tmp_path: Path) -> None:
