@@ -5,6 +5,7 @@ file; it never touches the ledger or the network. Dry run lives here, not in twi
 functions. A file is allowed only when every gate passes:
 
     source delete enabled · not a dry run · no circuit breaker tripped
+    not a version superseded at the source (its bytes there are gone)
     NAS copy recorded and its re-read hash equal to the downloaded bytes' hash
     Pixel holds that exact version (when Pixel sync is on)
     not a favourite (guards.skip_favorites) · older than guards.keep_recent_days
@@ -113,7 +114,8 @@ def shrank(signals: SourceSignals, max_shrink: float) -> bool:
 
 def file_refusal(file: MediaFile, policy: DeletePolicy) -> str | None:
     """Why this one file may not be deleted (its group aside), or None."""
-    for gate in (_not_done, _nas_proven, _pixel_proven, _not_favorite, _old_enough):
+    for gate in (_not_done, _not_superseded, _nas_proven, _pixel_proven, _not_favorite,
+                 _old_enough):
         reason = gate(file, policy)
         if reason is not None:
             return reason
@@ -125,6 +127,14 @@ def _not_done(file: MediaFile, policy: DeletePolicy) -> str | None:
         return "already deleted at the source"
     if file.workflow_stage in (Stage.FAILED, Stage.SKIPPED):
         return f"file is {file.workflow_stage}"
+    return None
+
+
+def _not_superseded(file: MediaFile, policy: DeletePolicy) -> str | None:
+    # what the source holds under this id now are a newer version's bytes, which this
+    # row never proved; that version is deleted, once proven, by its own row
+    if file.superseded_at_source:
+        return "superseded by a newer version at the source"
     return None
 
 

@@ -18,7 +18,14 @@ from typing import Any
 
 from mediasync.files import sha256_file
 from mediasync.ledger.base import Ledger
-from mediasync.model import PIPELINE_ORDER, MediaFile, SourceAsset, Stage
+from mediasync.model import (
+    PIPELINE_ORDER,
+    SUPERSEDED,
+    MediaFile,
+    SourceAsset,
+    Stage,
+    signature_differs,
+)
 from mediasync.settings import Settings
 from mediasync.sources.base import Source
 from mediasync.walk import walk_files
@@ -80,12 +87,12 @@ class _Doctor:
 
     def report(self, source: Source | None) -> DoctorReport:
         findings = [*self._archive(), *self._copies(), *self._stuck(), *self._failed(),
-                    *self._unrecorded()]
+                    self._superseded(), *self._unrecorded()]
         places = {p: None if files is None else len(files) for p, files in self.on_disk.items()}
         if source is not None:
             listed = list(source.list_assets())
             places = {"source": len(listed), **places}
-            findings += self._source(source.name, listed)
+            findings += self._source(source, listed)
         return DoctorReport(places=places, stages=self.ledger.counts_by_stage(),
                             findings=[f for f in findings if f.count], checked_at=self.now)
 
@@ -179,10 +186,21 @@ class _Doctor:
                 for reason, files in sorted(by_reason.items(), key=lambda i: -len(i[1]))]
 
     # the source ---------------------------------------------------------------------------
-    def _source(self, name: str, listed: list[SourceAsset]) -> list[Finding]:
-        ours = [m for m in self.files if m.source == name]
+    def _superseded(self) -> Finding:
+        older = [m for m in self.files if m.superseded_at_source]
+        return _finding("superseded_at_source", "source", False,
+                        "older versions of files changed at the source since they were"
+                        " downloaded: archived beside the newer version, never deleted at"
+                        " the source", "none needed", older,
+                        [f"{m.source_meta[SUPERSEDED].get('source_id', m.source_id)}: "
+                         f"{m.nas_path or 'not archived yet'}" for m in older])
+
+    def _source(self, source: Source, listed: list[SourceAsset]) -> list[Finding]:
+        ours = [m for m in self.files if m.source == source.name
+                and not m.superseded_at_source]  # their ids are no longer the source's
         recorded = {m.source_id for m in ours}
         new = [a for a in listed if a.source_id not in recorded]
+        changed = _changed(source, ours, listed)
         present = {a.source_id for a in listed}
         gone = [m for m in ours if m.source_id not in present and m.source_deleted_at is None
                 and m.workflow_stage not in _GIVEN_UP]
@@ -191,6 +209,10 @@ class _Doctor:
             _finding("not_imported", "source", False, "at the source, not in the ledger yet",
                      "mediasync run", [], [a.source_id for a in new],
                      dates=[a.created for a in new]),
+            _finding("changed_at_source", "source", False,
+                     "changed at the source since they were downloaded: the next run takes"
+                     " them in as new versions, beside the archived ones", "mediasync run",
+                     changed, [m.label for m in changed]),
             _finding("gone_from_source", "source", True,
                      "removed at the source before being archived: the working copy is the"
                      " only one left", "mediasync run (now: it archives the working copy)",
@@ -264,6 +286,26 @@ _UNRECORDED_FIX = {
                    " source folder so that `mediasync run` imports them",
     "compressed": "not written by mediasync: move them out of the compressed folder",
 }
+
+
+def _changed(source: Source, ours: list[MediaFile],
+             listed: list[SourceAsset]) -> list[MediaFile]:
+    """Recorded files whose listed size or change tag differs from their downloaded
+    version (as step 1 tells them, see pipeline/versions.py)."""
+    tag = source.features.change_tag
+    if tag is None:
+        return []
+    by_id = {m.source_id: m for m in ours if m.content_hash}
+    changed = []
+    for asset in listed:
+        media = by_id.get(asset.source_id)
+        if media is None:
+            continue
+        recorded = media.source_meta.get(tag)
+        if signature_differs((media.size, None if recorded is None else str(recorded)),
+                             asset.size, asset.extra.get(tag)):
+            changed.append(media)
+    return changed
 
 
 def intact_copy(media: MediaFile, candidates: Iterable[Path | None]) -> Path | None:

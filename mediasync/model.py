@@ -122,6 +122,28 @@ class MediaFile:
     def working_path(self) -> Path | None:
         return Path(self.local_path) if self.local_path else None
 
+    @property
+    def superseded_at_source(self) -> bool:
+        """An older version of a file changed in place at the source: its bytes there are
+        gone, so it is never deleted at the source (see pipeline/versions.py)."""
+        return SUPERSEDED in self.source_meta
+
+
+SUPERSEDED = "superseded_at_source"  # source_meta key of a retired version
+# (size, change tag as text) of a file's downloaded version, as the ledger recorded it
+Signature = tuple[int | None, str | None]
+
+
+def signature_differs(recorded: Signature, size: int | None, tag: object) -> bool:
+    """Whether a listing's size and change tag show other bytes than those recorded.
+    Rows recorded before change tags were kept compare by size alone: adopting the
+    listed tag on first sight would cost a write per old row, and would take an edit made
+    before then for the original all the same."""
+    recorded_size, recorded_tag = recorded
+    if size is not None and recorded_size is not None and size != recorded_size:
+        return True
+    return recorded_tag is not None and tag is not None and str(tag) != recorded_tag
+
 
 @dataclass
 class StageChange:
@@ -131,6 +153,16 @@ class StageChange:
     to_stage: Stage
     updates: dict[str, Any] = field(default_factory=dict)
     detail: str | None = None
+
+
+@dataclass
+class FileNote:
+    """A fact about a file that changes columns but not its stage, whatever the stage (a
+    completed file too), kept as a stage_events row from and to its current stage."""
+
+    file_id: int
+    updates: dict[str, Any]
+    detail: str
 
 
 @dataclass

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from mediasync.model import MediaFile, Stage, StageChange, StageEvent, SyncOperation
+from mediasync.model import (
+    FileNote,
+    MediaFile,
+    Signature,
+    Stage,
+    StageChange,
+    StageEvent,
+    SyncOperation,
+)
 
 TABLES = ("media_files", "stage_events", "source_deletions", "sync_operations",
           "file_records")
@@ -71,6 +79,12 @@ class Ledger(Protocol):
     # media_files --------------------------------------------------------------------
     def known_source_ids(self, source: str) -> set[str]: ...
 
+    def source_signatures(self, source: str, tag: str) -> dict[str, Signature]:
+        """source_id -> (size, source_meta[tag] as text, None when absent) of every file of
+        `source` whose bytes were downloaded (a content hash is recorded): what step 1
+        compares a listing with to notice files changed in place, in one query."""
+        ...
+
     def get(self, file_id: int) -> MediaFile | None: ...
 
     def find(self, source: str, source_id: str) -> MediaFile | None: ...
@@ -108,6 +122,12 @@ class Ledger(Protocol):
 
     def update(self, file_id: int, run_id: str | None = None, **columns: Any) -> None:
         """Change columns without a stage change."""
+        ...
+
+    def note(self, notes: Sequence[FileNote], run_id: str | None) -> None:
+        """Change columns of files without moving them, whatever their stage (a completed
+        file too), each with a stage_events row from and to its current stage that says
+        why; one transaction (SQLite, Postgres). The stage itself never changes here."""
         ...
 
     def counts_by_stage(self) -> dict[str, int]: ...

@@ -15,7 +15,7 @@ from typing import Any
 
 from mediasync.errors import LedgerError
 from mediasync.ledger.columns import check_columns
-from mediasync.model import MediaFile, Stage, StageChange, check_move
+from mediasync.model import FileNote, MediaFile, Stage, StageChange, check_move
 
 EVENT_COLUMNS = ("file_id", "from_stage", "to_stage", "run_id", "at", "detail")
 # a stage change ends the file's claim: these columns are cleared with it
@@ -75,3 +75,10 @@ def prepare_new(files: Sequence[MediaFile], now: datetime) -> None:
     for media in files:
         check_move(None, media.workflow_stage, media.label)
         media.created_at = media.updated_at = now
+
+
+def check_note(note: FileNote) -> None:
+    """A note changes columns, never the stage (that is `apply`, with its state machine)."""
+    if "workflow_stage" in note.updates:
+        raise LedgerError("stage changes go through apply()")
+    check_columns(note.updates)

@@ -55,6 +55,7 @@ def encode(column: str, value: Any) -> Any:
 
 class PostgresLedger(SqlLedger):
     backend = "postgres"
+    _META_TEXT = "source_meta ->> ?::text"
 
     def __init__(self, url: str, read_only: bool = False, timeout: float = 10.0) -> None:
         """Applies missing migrations, as the SQLite ledger creates its schema.

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from mediasync.errors import LedgerError
 from mediasync.ledger.base import TABLES, DeletionProof, FileRecord
-from mediasync.ledger.changes import CLAIM_COLUMNS
+from mediasync.ledger.changes import CLAIM_COLUMNS, check_note
 from mediasync.ledger.columns import (
     check_columns,
     decode_deletion,
@@ -23,7 +24,7 @@ from mediasync.ledger.columns import (
     decode_row,
     utcnow,
 )
-from mediasync.model import MediaFile, Stage, StageEvent, SyncOperation
+from mediasync.model import FileNote, MediaFile, Signature, Stage, StageEvent, SyncOperation
 
 Rows = list[dict[str, Any]]
 Batch = tuple[str, Sequence[Sequence[Any]]]  # one statement, the parameters of each run
@@ -66,6 +67,17 @@ class SqlLedger:
         rows = self._query("SELECT source_id FROM media_files WHERE source = ?", (source,))
         return {row["source_id"] for row in rows}
 
+    # how the backend reads source_meta's value at the key given as `?` (SQLite and
+    # Postgres spell JSON access differently)
+    _META_TEXT: str
+
+    def source_signatures(self, source: str, tag: str) -> dict[str, Signature]:
+        rows = self._query(
+            f"SELECT source_id, size, {self._META_TEXT} AS tag FROM media_files"
+            " WHERE source = ? AND content_hash IS NOT NULL", (tag, source))
+        return {r["source_id"]: (r["size"], None if r["tag"] is None else str(r["tag"]))
+                for r in rows}
+
     def get(self, file_id: int) -> MediaFile | None:
         rows = self._query("SELECT * FROM media_files WHERE id = ?", (file_id,))
         return decode_row(rows[0]) if rows else None
@@ -104,6 +116,24 @@ class SqlLedger:
         self._execute(f"UPDATE media_files SET {assignments}updated_at = ? WHERE id = ?",
                       [*(self._encode(c, v) for c, v in columns.items()),
                        self._time(utcnow()), file_id])
+
+    def note(self, notes: Sequence[FileNote], run_id: str | None) -> None:
+        if not notes:
+            return
+        for note in notes:
+            check_note(note)
+        now = self._time(utcnow())
+        batches: list[Batch] = [(
+            # the event first: it reads the stage, which the update leaves as it is
+            "INSERT INTO stage_events (file_id, from_stage, to_stage, run_id, at, detail)"
+            " SELECT id, workflow_stage, workflow_stage, ?, ?, ? FROM media_files WHERE id = ?",
+            [(run_id, now, n.detail, n.file_id) for n in notes])]
+        for columns, group in groupby(notes, key=lambda n: tuple(n.updates)):
+            assignments = "".join(f"{c} = ?, " for c in columns)
+            batches.append((f"UPDATE media_files SET {assignments}updated_at = ? WHERE id = ?",
+                            [[*(self._encode(c, n.updates[c]) for c in columns), now,
+                              n.file_id] for n in group]))
+        self._execute_many(batches)
 
     def release(self, owner: str) -> int:
         cleared = ", ".join(f"{c} = NULL" for c in CLAIM_COLUMNS)

@@ -25,6 +25,7 @@ _INSERT_COLUMNS = tuple(c for c in MEDIA_COLUMNS if c != "id")
 
 class SqliteLedger(SqlLedger):
     backend = "sqlite"
+    _META_TEXT = "json_extract(source_meta, '$.' || ?)"
 
     def __init__(self, path: Path | None, read_only: bool = False) -> None:
         """`path=None` is an in-memory ledger. `read_only` opens an existing file without

@@ -32,7 +32,13 @@ from supabase.lib.client_options import SyncClientOptions
 
 from mediasync.errors import ConfigError, LedgerError
 from mediasync.ledger.base import DEFAULT_LEASE_SECONDS, TABLES, DeletionProof, FileRecord
-from mediasync.ledger.changes import CLAIM_COLUMNS, EVENT_COLUMNS, plan_changes, prepare_new
+from mediasync.ledger.changes import (
+    CLAIM_COLUMNS,
+    EVENT_COLUMNS,
+    check_note,
+    plan_changes,
+    prepare_new,
+)
 from mediasync.ledger.columns import (
     JSON_COLUMNS,
     MEDIA_COLUMNS,
@@ -45,7 +51,15 @@ from mediasync.ledger.columns import (
     to_text_time,
     utcnow,
 )
-from mediasync.model import MediaFile, Stage, StageChange, StageEvent, SyncOperation
+from mediasync.model import (
+    FileNote,
+    MediaFile,
+    Signature,
+    Stage,
+    StageChange,
+    StageEvent,
+    SyncOperation,
+)
 
 BATCH = 500  # rows per upsert or insert
 PAGE = 1000  # rows per read: Supabase's default max-rows
@@ -197,6 +211,20 @@ class SupabaseLedger:
                           .eq("source", source).order("id"))
         return {row["source_id"] for row in rows}
 
+    def source_signatures(self, source: str, tag: str) -> dict[str, Signature]:
+        # source_meta whole rather than `source_meta->>tag`: PostgREST's JSON paths take
+        # the key in the URL unescaped; the sources' meta is a few small keys
+        rows = self._rows(lambda: self._table("media_files")
+                          .select("source_id,size,content_hash,source_meta")
+                          .eq("source", source).order("id"))
+        signatures: dict[str, Signature] = {}
+        for row in rows:
+            if row["content_hash"] is None:
+                continue
+            value = (row["source_meta"] or {}).get(tag)
+            signatures[row["source_id"]] = (row["size"], None if value is None else str(value))
+        return signatures
+
     def get(self, file_id: int) -> MediaFile | None:
         rows = self._run(self._table("media_files").select("*").eq("id", file_id)).data
         return decode_row(rows[0]) if rows else None
@@ -308,6 +336,27 @@ class SupabaseLedger:
             self._run(self._table("media_files")
                       .update({c: encode(c, v) for c, v in columns.items()},
                               returning=ReturnMethod.minimal).eq("id", file_id))
+
+    def note(self, notes: Sequence[FileNote], run_id: str | None) -> None:
+        """As `apply` does: the rows first, then their events (see the module's note)."""
+        if not notes:
+            return
+        for note in notes:
+            check_note(note)
+        self._writable()
+        now = utcnow()
+        snapshot = self._snapshot(n.file_id for n in notes)
+        rows: dict[int, dict[str, Any]] = {}
+        for note in notes:
+            if note.file_id in snapshot:
+                row = rows.setdefault(note.file_id, dict(snapshot[note.file_id]))
+                row.update({c: encode(c, v) for c, v in note.updates.items()})
+                row["updated_at"] = to_text_time(now)
+        self._upsert("media_files", list(rows.values()), on_conflict="id")
+        self._insert("stage_events", [self._event_row(
+            (n.file_id, snapshot[n.file_id]["workflow_stage"],
+             snapshot[n.file_id]["workflow_stage"], run_id, now, n.detail))
+            for n in notes if n.file_id in snapshot])
 
     def counts_by_stage(self) -> dict[str, int]:
         counts = {stage.value: self._count("media_files", workflow_stage=stage.value)

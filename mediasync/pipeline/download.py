@@ -17,6 +17,7 @@ from mediasync.pipeline.common import ChangeWriter, read_ahead, run_ahead
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.listing import Listing
 from mediasync.pipeline.session_warning import warn_if_session_ends_soon
+from mediasync.pipeline.versions import Versions
 
 MAX_DOWNLOAD_ATTEMPTS = 3
 RECORD_EVERY = 50
@@ -26,17 +27,18 @@ def run(ctx: RunContext) -> StepReport:
     report = StepReport(1, "download")
     retry = _retryable(ctx)
     known = ctx.ledger.known_source_ids(ctx.source.name) - set(retry)
+    versions = Versions(ctx)
     listing = Listing(ctx)
     if ctx.dry_run:
-        wanted = list(_new_assets(ctx, listing, known, retry))
+        wanted = list(_new_assets(ctx, listing, known, retry, versions))
         report.planned = [{"file": a.filename, "source_id": a.source_id,
-                           "action": _planned_action(a)} for a in wanted]
+                           "action": _planned_action(a, versions)} for a in wanted]
         report.done = len(wanted)
         report.message = f"would download {len(wanted)} new assets{listing.note}"
         return report.finish()
     warn_if_session_ends_soon(ctx)
     incoming = ctx.path("incoming")
-    recorder = _Recorder(ctx, retry)
+    recorder = _Recorder(ctx, retry, versions)
     stopped: list[BaseException] = []  # the source failed as a whole: start nothing more
     taken = set(os.listdir(incoming)) if incoming.is_dir() else set()  # not a stat per file
     listed = 0  # the total of the progress: it grows while the source is still listing
@@ -46,7 +48,7 @@ def run(ctx: RunContext) -> StepReport:
         nonlocal listed
         # downloads start with the first page of the listing, not after the last one
         try:
-            for asset in read_ahead(_new_assets(ctx, listing, known, retry)):
+            for asset in read_ahead(_new_assets(ctx, listing, known, retry, versions)):
                 if stopped:
                     return
                 listed += 1
@@ -77,27 +79,34 @@ def run(ctx: RunContext) -> StepReport:
     if stopped:
         raise stopped[0]
     report.message = (f"{report.done} downloaded, {report.failed} failed, "
-                      f"{report.skipped} skipped{listing.note}")
+                      f"{report.skipped} skipped{_new_versions(versions)}{listing.note}")
     return report.finish()
 
 
 class _Recorder:
-    """New files and retried ones, written to the ledger every RECORD_EVERY files."""
+    """New files and retried ones, written to the ledger every RECORD_EVERY files; a new
+    version only after its old row is retired, which frees its source id."""
 
-    def __init__(self, ctx: RunContext, retry: dict[str, MediaFile]) -> None:
-        self._ctx, self._retry = ctx, retry
+    def __init__(self, ctx: RunContext, retry: dict[str, MediaFile],
+                 versions: Versions) -> None:
+        self._ctx, self._retry, self._versions = ctx, retry, versions
         self._new: list[MediaFile] = []
+        self._arrived: list[MediaFile] = []  # files changed at the source, downloaded again
         self._retried = ChangeWriter(ctx)
 
     def add(self, asset: SourceAsset, media: MediaFile) -> None:
         if asset.source_id in self._retry:
             self._retried.add(_retry_change(self._retry[asset.source_id], media))
+        elif asset.source_id in self._versions.changed:
+            self._arrived.append(media)
         else:
             self._new.append(media)
-        if len(self._new) >= RECORD_EVERY:
+        if len(self._new) + len(self._arrived) >= RECORD_EVERY:
             self.flush()
 
     def flush(self) -> None:
+        self._new += self._versions.settle(self._arrived)
+        self._arrived = []
         self._ctx.ledger.add_files(self._new, self._ctx.run_id)
         self._new = []
         self._retried.flush()
@@ -115,18 +124,21 @@ def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
 
 
 def _new_assets(ctx: RunContext, listing: Listing, known: set[str],
-                retry: dict[str, MediaFile]) -> Iterator[SourceAsset]:
-    """What the ledger does not have yet, and failed files worth another try. A limit
-    never splits a group: the live photo being listed when it is reached comes whole
-    (sources list a group's files together)."""
+                retry: dict[str, MediaFile], versions: Versions) -> Iterator[SourceAsset]:
+    """What the ledger does not have yet, new versions of files changed at the source,
+    and failed files worth another try. A limit never splits a group: the live photo
+    being listed when it is reached comes whole (sources list a group's files together)."""
     count, group = 0, None
     for asset in listing.assets(known):
-        if asset.source_id in known or _still_empty(asset, retry):
+        recorded = asset.source_id in known
+        if (recorded and not versions.is_changed(asset)) or _still_empty(asset, retry):
             continue
         if ctx.limit is not None and count >= ctx.limit \
                 and (asset.group_id is None or asset.group_id != group):
             return
         count, group = count + 1, asset.group_id
+        if recorded:
+            versions.changed.add(asset.source_id)  # before the yield: the recorder reads it
         yield asset
 
 
@@ -137,12 +149,20 @@ def _still_empty(asset: SourceAsset, retry: dict[str, MediaFile]) -> bool:
     return before is not None and before.size == 0 and asset.size == 0
 
 
-def _planned_action(asset: SourceAsset) -> str:
+def _planned_action(asset: SourceAsset, versions: Versions) -> str:
     if not _is_media(asset):
         return f"skip ({asset.media_type.value})"
     if asset.size == 0:
         return "fail (empty file)"
+    if asset.source_id in versions.changed:
+        return "download (changed at the source: a new version beside the archived one)"
     return "download"
+
+
+def _new_versions(versions: Versions) -> str:
+    count, same = len(versions.changed) - versions.same_bytes, versions.same_bytes
+    return (f"; {count} changed at the source, taken as new versions" if count else "") \
+        + (f"; {same} listed as changed but holding the recorded bytes" if same else "")
 
 
 def _new_row(ctx: RunContext, asset: SourceAsset) -> MediaFile:

@@ -15,19 +15,22 @@ from mediasync.pipeline.common import ChangeWriter, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.delete_at_source import delete_proven
 
+SUPERSEDED_NOTE = "superseded by a newer version at the source: not listed for deletion"
+
 
 def run(ctx: RunContext) -> StepReport:
     report = StepReport(7, "source delete")
     files = take(ctx, [Stage.COMPRESSED])
     proven = [(m, why_not_proven(ctx, m)) for m in files]
     if ctx.dry_run:
-        report.planned = [plan_row(m, f"keep: {why}" if why else "list as safe to delete")
-                          for m, why in proven]
-        report.done = sum(1 for _, why in proven if why is None)
+        report.planned = [plan_row(m, f"keep: {why}" if why else
+                                   f"keep: {SUPERSEDED_NOTE}" if m.superseded_at_source
+                                   else "list as safe to delete") for m, why in proven]
+        report.done = sum(1 for m, why in proven if why is None and not m.superseded_at_source)
         report.message = (f"would list {report.done} files as safe to delete; "
                           f"{delete_proven(ctx, report)}")
         return report.finish()
-    safe = [m for m, why in proven if why is None]
+    safe = [m for m, why in proven if why is None and not m.superseded_at_source]
     with ChangeWriter(ctx) as changes:
         for media, why in proven:
             changes.add(_mark(media, why, report))
@@ -57,6 +60,12 @@ def _mark(media: MediaFile, why: str | None, report: StepReport) -> StageChange:
         report.failed += 1
         return StageChange(media.id, Stage.FAILED, {"error": f"not proven safe: {why}"},
                            detail=why)
+    if media.superseded_at_source:
+        # archived and proven, but what the source holds under its id is a newer version:
+        # it goes on to completed without ever being listed or marked for deletion
+        report.skipped += 1
+        return StageChange(media.id, Stage.ICLOUD_DELETE_READY, {"icloud_delete_ready": False},
+                           detail=SUPERSEDED_NOTE)
     report.done += 1
     return StageChange(media.id, Stage.ICLOUD_DELETE_READY, {"icloud_delete_ready": True})
 

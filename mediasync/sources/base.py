@@ -17,6 +17,9 @@ class SourceFeatures:
 
     can_delete: bool = False
     deletes_are_recoverable: bool = False  # e.g. iCloud's Recently Deleted
+    # The SourceAsset.extra key whose value changes when a file's bytes change under the
+    # same id (an mtime, an ETag); None for a source whose ids never get new bytes.
+    change_tag: str | None = None
 
 
 @dataclass(frozen=True)

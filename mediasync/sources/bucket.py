@@ -26,7 +26,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from mediasync.errors import AuthError, ConfigError, RateLimited, SourceError
 from mediasync.files import CHUNK, atomic_write
-from mediasync.model import MediaFile, MediaType, SourceAsset
+from mediasync.model import MediaFile, MediaType, SourceAsset, signature_differs
 from mediasync.settings import BucketSettings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
 from mediasync.supabase_client import SupabaseConnection, connect
@@ -42,6 +42,12 @@ class BucketObject:
     size: int | None
     updated: datetime | None = None
     mimetype: str | None = None
+    etag: str | None = None
+
+    @property
+    def change_tag(self) -> str | None:
+        """What changes when the object is replaced: its ETag, else its update time."""
+        return self.etag or (self.updated.isoformat() if self.updated else None)
 
     @property
     def name(self) -> str:
@@ -72,7 +78,7 @@ def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 class BucketSource:
-    features = SourceFeatures(can_delete=True)
+    features = SourceFeatures(can_delete=True, change_tag="change_tag")
 
     def __init__(self, connection: SupabaseConnection, bucket: str, *, prefix: str = "",
                  page_size: int = 100, retry: Retry | None = None,
@@ -168,15 +174,20 @@ class BucketSource:
         for obj in self.list_objects():
             yield SourceAsset(source_id=obj.key, filename=obj.name, size=obj.size,
                               created=obj.updated, media_type=media_type(obj),
-                              extra={"mimetype": obj.mimetype})
+                              extra={"mimetype": obj.mimetype, "change_tag": obj.change_tag})
 
     def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
         return self.download_object(BucketObject(asset.source_id, asset.size), dest)
 
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
-        removed = self.remove([f.source_id for f in files])
+        # Storage removes a key whatever it holds now: an object replaced since its
+        # download must not go on the strength of the old bytes' proof (one listing)
+        listed = {obj.key: obj for obj in self.list_objects()}
+        refused = {f.source_id: _changed(f, listed.get(f.source_id)) for f in files}
+        removed = self.remove([f.source_id for f in files if refused[f.source_id] is None])
         return [DeleteOutcome(f.source_id, f.source_id in removed,
-                              None if f.source_id in removed else "not found in the bucket")
+                              None if f.source_id in removed
+                              else refused[f.source_id] or "not found in the bucket")
                 for f in files]
 
     # objects -----------------------------------------------------------------------------
@@ -265,7 +276,19 @@ def _object(key: str, metadata: dict[str, Any] | None, updated: Any) -> BucketOb
     if isinstance(stamp, str):
         stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     size = meta.get("size", meta.get("contentLength"))
-    return BucketObject(key, int(size) if size is not None else None, stamp, meta.get("mimetype"))
+    return BucketObject(key, int(size) if size is not None else None, stamp, meta.get("mimetype"),
+                        meta.get("eTag"))
+
+
+def _changed(media: MediaFile, obj: BucketObject | None) -> str | None:
+    """Why the object under this key is not the version that was downloaded, or None."""
+    if obj is None:
+        return "not found in the bucket"
+    tag = media.source_meta.get(BucketSource.features.change_tag or "")
+    recorded = (media.size, None if tag is None else str(tag))
+    if signature_differs(recorded, obj.size, obj.change_tag):
+        return "changed at the source since download"
+    return None
 
 
 def _status(status: int | str) -> int:

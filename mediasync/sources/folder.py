@@ -38,7 +38,9 @@ def decode_relpath(source_id: str) -> bytes:
 
 
 class FolderSource:
-    features = SourceFeatures(can_delete=True, deletes_are_recoverable=False)
+    # an edit in place keeps the path: the mtime (ns) tells the new bytes from the old
+    features = SourceFeatures(can_delete=True, deletes_are_recoverable=False,
+                              change_tag="mtime_ns")
 
     def __init__(self, root: Path, parallel_downloads: int = 1) -> None:
         self.root = root
@@ -72,6 +74,7 @@ class FolderSource:
                     size=stat.st_size,
                     created=datetime.fromtimestamp(stat.st_mtime, UTC),
                     media_type=media_type_of(display),
+                    extra={"mtime_ns": stat.st_mtime_ns},
                 )
 
     def _path_of(self, source_id: str) -> bytes:

@@ -33,7 +33,9 @@ from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, 
 
 
 class SftpSource:
-    features = SourceFeatures(can_delete=True, deletes_are_recoverable=False)
+    # a file overwritten under the same name: SFTP gives the mtime in whole seconds
+    features = SourceFeatures(can_delete=True, deletes_are_recoverable=False,
+                              change_tag="mtime")
 
     def __init__(self, config: SftpSourceSettings, settings: Settings) -> None:
         self.config = config

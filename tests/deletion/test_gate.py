@@ -192,3 +192,10 @@ def test_proofs_for_what_was_deleted() -> None:
 def test_no_proof_without_a_ledger_id() -> None:
     with pytest.raises(UnsafeDelete):
         proofs([DeleteOutcome("A", True)], [proven("A", id=None)], run_id=None)
+
+
+def test_refused_for_a_version_superseded_at_the_source() -> None:
+    """Its source id now holds a newer version's bytes, which it never proved."""
+    old = proven(source_id="a.jpg@0123456789ab-1",
+                 source_meta={"superseded_at_source": {"run_id": "r2", "source_id": "a.jpg"}})
+    assert reasons([old]) == ["superseded by a newer version at the source"]

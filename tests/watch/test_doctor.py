@@ -14,6 +14,7 @@ from mediasync.doctor_fixes import apply_fix
 from mediasync.errors import ConfigError
 from mediasync.ledger.sqlite import SqliteLedger
 from mediasync.model import MediaFile, MediaType, Stage, StageChange
+from mediasync.pipeline.versions import retirement
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.folder import FolderSource
 from tests.watch.conftest import write
@@ -224,7 +225,7 @@ def test_fix_pixel_copy_missing_links_the_working_copy_back(site: Site) -> None:
 def test_the_source_listing_is_compared_with_the_ledger(site: Site, tmp_path: Path) -> None:
     library = tmp_path / "library"
     source = FolderSource(library)
-    write(library / "kept.jpg", b"k")
+    write(library / "kept.jpg", b"bytes of kept.jpg")  # what the ledger recorded
     write(library / "new.jpg", b"n")
     site.add("kept.jpg", Stage.NAS_ARCHIVED, source=source.name)
     removed = site.add("removed.jpg", Stage.COMPLETED, working=False, source=source.name)
@@ -242,6 +243,30 @@ def test_the_source_listing_is_compared_with_the_ledger(site: Site, tmp_path: Pa
     assert lone.file_ids == [early.id] and lone.needs_action
     assert lone.fix.startswith("mediasync run")
     assert len(report.findings) == 3
+
+
+def test_versions_changed_and_superseded_at_the_source_are_reported(
+        site: Site, tmp_path: Path) -> None:
+    """Issue 22: an edit in place at the source is no longer met with silence."""
+    library = tmp_path / "library"
+    source = FolderSource(library)
+    write(library / "edited.jpg", b"bytes of edited.jpg, edited")  # not imported yet
+    edited = site.add("edited.jpg", Stage.COMPLETED, working=False, source=source.name)
+    write(library / "again.jpg", b"the newer version")
+    older = site.add("again.jpg", Stage.COMPLETED, working=False, source=source.name)
+    site.ledger.note([retirement(older, "run-2")], "run-2")
+
+    report = diagnose(site.settings, site.ledger, source)
+
+    changed = only(report, "changed_at_source")
+    assert changed.file_ids == [edited.id] and not changed.needs_action
+    assert changed.fix == "mediasync run"
+    superseded = only(report, "superseded_at_source")
+    assert superseded.file_ids == [older.id] and not superseded.needs_action
+    assert superseded.examples == [f"again.jpg: {older.nas_path}"]
+    assert only(report, "not_imported").examples == ["again.jpg"]  # the newer version
+    assert {f.code for f in report.findings} == {
+        "changed_at_source", "superseded_at_source", "not_imported"}
 
 
 def test_an_archive_on_an_sftp_server_is_not_taken_for_missing(site: Site,
