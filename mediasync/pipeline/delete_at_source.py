@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mediasync.deletion import Decision, DeletePolicy, SourceSignals, decide, proofs
-from mediasync.model import MediaFile, Stage, SyncOperation
+from mediasync.model import UNARCHIVED_PARTS, MediaFile, Stage, SyncOperation
 from mediasync.pipeline.common import last_operation, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.sources.base import DeleteOutcome, SourceHealth
@@ -35,6 +35,7 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
     if ctx.dry_run:
         report.planned += [_plan(d) for d in decisions]
         return f"would delete {sum(d.allowed for d in decisions)} files at the source"
+    _note_partly_archived(ctx, decisions)
     allowed = [d.file for d in decisions if d.allowed]
     outcomes = ctx.source.delete(allowed) if allowed else []
     ctx.ledger.record_deletions(proofs(outcomes, allowed, ctx.run_id))
@@ -91,6 +92,17 @@ def _note_skipped(ctx: RunContext, files: Sequence[MediaFile],
         if not outcome.deleted and media is not None and media.id is not None:
             ctx.ledger.update(media.id, ctx.run_id,
                               error=f"not deleted at the source: {outcome.reason}")
+
+
+def _note_partly_archived(ctx: RunContext, decisions: Sequence[Decision]) -> None:
+    """An asset holding parts at the source that are not archived (an edit, a RAW's
+    JPEG) stays there until they are: the ledger says why, written once per file."""
+    for decision in decisions:
+        media = decision.file
+        error = f"kept at the source: {decision.reason}"
+        if not decision.allowed and media.source_meta.get(UNARCHIVED_PARTS) \
+                and media.id is not None and media.error != error:
+            ctx.ledger.update(media.id, ctx.run_id, error=error)
 
 
 def _plan(decision: Decision) -> dict[str, Any]:
