@@ -269,8 +269,10 @@ class ICloudSource:
     # delete ----------------------------------------------------------------------------
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
         """One records/modify per asset record (a live photo's two files share it),
-        throttled by `guards.delete_interval_seconds`. Once iCloud fails the session or
-        keeps throttling, the remaining files are left alone with that reason."""
+        throttled by `guards.delete_interval_seconds`. A record counts as deleted only
+        when iCloud's answer returns it deleted; anything else keeps it, with the answer
+        as the reason. Once iCloud fails the session or keeps throttling, the remaining
+        files are left alone with that reason."""
         photos = self._photo_service()
         outcomes: list[DeleteOutcome] = []
         stopped: str | None = None

@@ -40,7 +40,8 @@ def unarchived_parts(master: CKRecord, asset: CKRecord) -> list[str]:
 
 def unconfirmed_delete(answer: CKModifyResponse, record: str, sent_tag: str) -> str | None:
     """Why the records/modify answer does not show `record` deleted, or None when it does:
-    the record is back marked deleted with a new change tag, or as a tombstone."""
+    the record is back with a new change tag (our atomic update was saved) and, when the
+    answer carries the field, marked deleted; or it is back as a tombstone."""
     entry = next((r for r in answer.records if r.recordName == record), None)
     if entry is None:
         return f"iCloud's answer did not confirm the delete ({_summary(answer)})"
@@ -48,10 +49,10 @@ def unconfirmed_delete(answer: CKModifyResponse, record: str, sent_tag: str) -> 
         return None
     if isinstance(entry, CKErrorItem):
         return f"refused by iCloud ({entry.serverErrorCode})"
-    if entry.fields.get_value("isDeleted") != 1:
+    if entry.fields.get_value("isDeleted") not in (1, None):
         return "iCloud answered with the record not marked deleted"
-    if entry.recordChangeTag == sent_tag:
-        return "iCloud answered with the record's old change tag"
+    if not entry.recordChangeTag or entry.recordChangeTag == sent_tag:
+        return "iCloud answered with the record unchanged"
     return None
 
 
