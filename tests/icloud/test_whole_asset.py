@@ -208,3 +208,10 @@ def test_still_present_goes_by_record_and_zone(source: ICloudSource, server: Fak
     assert source.still_present([file]) == {"S1"}
     [lookup] = server.requests("records/lookup")
     assert lookup.body["zoneID"]["zoneName"] == zone
+
+
+def test_still_present_waits_out_a_503_like_every_icloud_call(
+        source: ICloudSource, server: FakeICloud, candidates: dict[str, MediaFile]) -> None:
+    server.fail("records/lookup", 503, times=1, retry_after=0.01)
+    assert source.still_present([candidates["A00000"]]) == {"A00000"}
+    assert len(server.requests("records/lookup")) == 2 and source.throttled == 1
