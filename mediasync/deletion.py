@@ -135,6 +135,10 @@ def _nas_proven(file: MediaFile, policy: DeletePolicy) -> str | None:
 
 
 def _whole_asset_archived(file: MediaFile, policy: DeletePolicy) -> str | None:
+    return unarchived_reason(file)
+
+
+def unarchived_reason(file: MediaFile) -> str | None:
     """The source deletes whole assets: one holding a part mediasync did not archive
     (the listing names them in source_meta) would lose that part with it."""
     parts = file.source_meta.get(UNARCHIVED_PARTS) or []

@@ -13,8 +13,15 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mediasync.deletion import Decision, DeletePolicy, SourceSignals, decide, proofs
-from mediasync.model import UNARCHIVED_PARTS, MediaFile, Stage, SyncOperation
+from mediasync.deletion import (
+    Decision,
+    DeletePolicy,
+    SourceSignals,
+    decide,
+    proofs,
+    unarchived_reason,
+)
+from mediasync.model import MediaFile, Stage, SyncOperation
 from mediasync.pipeline.common import last_operation, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.sources.base import DeleteOutcome, SourceHealth
@@ -35,7 +42,7 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
     if ctx.dry_run:
         report.planned += [_plan(d) for d in decisions]
         return f"would delete {sum(d.allowed for d in decisions)} files at the source"
-    _note_partly_archived(ctx, decisions)
+    _note_partly_archived(ctx, candidates)
     allowed = [d.file for d in decisions if d.allowed]
     outcomes = ctx.source.delete(allowed) if allowed else []
     ctx.ledger.record_deletions(proofs(outcomes, allowed, ctx.run_id))
@@ -94,14 +101,13 @@ def _note_skipped(ctx: RunContext, files: Sequence[MediaFile],
                               error=f"not deleted at the source: {outcome.reason}")
 
 
-def _note_partly_archived(ctx: RunContext, decisions: Sequence[Decision]) -> None:
+def _note_partly_archived(ctx: RunContext, files: Sequence[MediaFile]) -> None:
     """An asset holding parts at the source that are not archived (an edit, a RAW's
     JPEG) stays there until they are: the ledger says why, written once per file."""
-    for decision in decisions:
-        media = decision.file
-        error = f"kept at the source: {decision.reason}"
-        if not decision.allowed and media.source_meta.get(UNARCHIVED_PARTS) \
-                and media.id is not None and media.error != error:
+    for media in files:
+        reason = unarchived_reason(media)
+        error = f"kept at the source: {reason}"
+        if reason is not None and media.id is not None and media.error != error:
             ctx.ledger.update(media.id, ctx.run_id, error=error)
 
 
