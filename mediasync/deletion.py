@@ -7,6 +7,7 @@ functions. A file is allowed only when every gate passes:
     source delete enabled · not a dry run · no circuit breaker tripped
     not a version superseded at the source (its bytes there are gone)
     NAS copy recorded and its re-read hash equal to the downloaded bytes' hash
+    every part the asset holds at the source is archived (an edit, a RAW's JPEG, ...)
     Pixel holds that exact version (when Pixel sync is on)
     not a favourite (guards.skip_favorites) · older than guards.keep_recent_days
     within guards.max_deletes_per_run (counted in source assets, oldest first)
@@ -22,11 +23,15 @@ from datetime import UTC, datetime, timedelta
 
 from mediasync.errors import UnsafeDelete
 from mediasync.ledger.base import DeletionProof
-from mediasync.model import MediaFile, Stage
+from mediasync.model import UNARCHIVED_PARTS, MediaFile, Stage
 from mediasync.settings import DeleteGuards, Settings
 from mediasync.sources.base import DeleteOutcome
 
 MAX_THROTTLED = 3  # 503/429 answers in a run after which nothing is deleted
+_PART_REASONS = {
+    "edit": "edited at the source (in Photos): the edit is not archived yet",
+    "alternative original": "has an alternative original (RAW+JPEG) that is not archived",
+}
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,8 @@ def shrank(signals: SourceSignals, max_shrink: float) -> bool:
 
 def file_refusal(file: MediaFile, policy: DeletePolicy) -> str | None:
     """Why this one file may not be deleted (its group aside), or None."""
-    for gate in (_not_done, _not_superseded, _nas_proven, _pixel_proven, _not_favorite,
-                 _old_enough):
+    for gate in (_not_done, _not_superseded, _nas_proven, _whole_asset_archived,
+                 _pixel_proven, _not_favorite, _old_enough):
         reason = gate(file, policy)
         if reason is not None:
             return reason
@@ -146,6 +151,20 @@ def _nas_proven(file: MediaFile, policy: DeletePolicy) -> str | None:
     if file.nas_hash != file.content_hash:
         return "NAS copy hash differs from the downloaded bytes"
     return None
+
+
+def _whole_asset_archived(file: MediaFile, policy: DeletePolicy) -> str | None:
+    return unarchived_reason(file)
+
+
+def unarchived_reason(file: MediaFile) -> str | None:
+    """The source deletes whole assets: one holding a part mediasync did not archive
+    (the listing names them in source_meta) would lose that part with it."""
+    parts = file.source_meta.get(UNARCHIVED_PARTS) or []
+    if not parts:
+        return None
+    return "; ".join(_PART_REASONS.get(part, f"holds a {part} that is not archived")
+                     for part in parts)
 
 
 def _pixel_proven(file: MediaFile, policy: DeletePolicy) -> str | None:

@@ -36,6 +36,10 @@ PIPELINE_ORDER: tuple[Stage, ...] = (
 )
 _RANK = {stage: i for i, stage in enumerate(PIPELINE_ORDER)}
 
+# source_meta key a source fills at listing: the parts of the asset it holds that
+# mediasync does not archive (an edit, a RAW's JPEG); the deletion gate keeps such files
+UNARCHIVED_PARTS = "unarchived_parts"
+
 
 def can_move(current: Stage | None, target: Stage) -> bool:
     """The state machine: forward along the pipeline, out to failed/skipped, and a failed

@@ -20,6 +20,7 @@ from mediasync.deletion import (
     decide,
     proofs,
     shrank,
+    unarchived_reason,
 )
 from mediasync.model import MediaFile, Stage, SyncOperation
 from mediasync.pipeline.common import last_operation, plan_row
@@ -42,6 +43,7 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
     if ctx.dry_run:
         report.planned += [_plan(d) for d in decisions]
         return f"would delete {sum(d.allowed for d in decisions)} files at the source"
+    _note_partly_archived(ctx, candidates)
     allowed = [d.file for d in decisions if d.allowed]
     outcomes = ctx.source.delete(allowed) if allowed else []
     ctx.ledger.record_deletions(proofs(outcomes, allowed, ctx.run_id))
@@ -103,6 +105,16 @@ def _note_skipped(ctx: RunContext, files: Sequence[MediaFile],
         if not outcome.deleted and media is not None and media.id is not None:
             ctx.ledger.update(media.id, ctx.run_id,
                               error=f"not deleted at the source: {outcome.reason}")
+
+
+def _note_partly_archived(ctx: RunContext, files: Sequence[MediaFile]) -> None:
+    """An asset holding parts at the source that are not archived (an edit, a RAW's
+    JPEG) stays there until they are: the ledger says why, written once per file."""
+    for media in files:
+        reason = unarchived_reason(media)
+        error = f"kept at the source: {reason}"
+        if reason is not None and media.id is not None and media.error != error:
+            ctx.ledger.update(media.id, ctx.run_id, error=error)
 
 
 def _plan(decision: Decision) -> dict[str, Any]:

@@ -4,13 +4,18 @@ Listing walks the library newest first; `list_recent` stops after
 `icloud.stop_after_known` assets in a row that the ledger already has (unless a full pass
 is asked for), which step 1 uses only once an earlier listing has walked to the end. A
 live photo is two SourceAssets (the image and its MOV) with one group_id: they travel and
-are deleted together. Downloads stream to a temp file and are checked against the size in
-the asset record. Deletes go by CloudKit record name with the change tag seen at listing,
-so an asset changed on iCloud since then is refused (CONFLICT) rather than deleted.
+are deleted together. Each asset's listing records the parts it holds that mediasync does
+not archive (an alternative original, an edit), which keep it at the source. Downloads
+stream to a temp file and are checked against the size in the asset record. Deletes go by
+CloudKit record name with the change tag seen at listing, so an asset changed on iCloud
+since then is refused (CONFLICT) rather than deleted, and count only when iCloud's answer
+returns the record marked deleted.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,7 +26,13 @@ from typing import Any
 
 import urllib3
 from pyicloud import PyiCloudService
-from pyicloud.common.cloudkit import CKRecord
+from pyicloud.common.cloudkit.models import (
+    CKModifyOperation,
+    CKModifyResponse,
+    CKWriteRecord,
+    CKZoneID,
+    CKZoneIDReq,
+)
 from pyicloud.exceptions import PyiCloudAPIResponseException
 from pyicloud.services.photos import (
     PRIMARY_ZONE,
@@ -30,6 +41,7 @@ from pyicloud.services.photos import (
     PhotoLibrary,
     PhotoResource,
 )
+from pyicloud.services.photos_cloudkit.client import PhotosCloudKitClient
 from pyicloud.services.photos_cloudkit.mappers import build_photo_resource
 
 from mediasync.errors import (
@@ -39,10 +51,15 @@ from mediasync.errors import (
     MediasyncError,
 )
 from mediasync.files import CHUNK, atomic_write, safe_filename
-from mediasync.model import MediaFile, MediaType, SourceAsset
+from mediasync.model import UNARCHIVED_PARTS, MediaFile, MediaType, SourceAsset
 from mediasync.settings import Settings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
 from mediasync.sources.icloud_content import ContentClient
+from mediasync.sources.icloud_records import (
+    gone_records,
+    unarchived_parts,
+    unconfirmed_delete,
+)
 from mediasync.sources.icloud_retry import (
     Backoff,
     Throttled,
@@ -53,6 +70,7 @@ from mediasync.sources.icloud_retry import (
 from mediasync.sources.icloud_session import resume, session_expiry, username
 
 LIVE_VIDEO_SUFFIX = ":live"  # source id of a live photo's MOV: "<record>:live"
+LOOKUP_BATCH = 200  # records per records/lookup
 SHARED_LIBRARY_PREFIX = "shared:SharedSync-"
 _REFUSALS = {
     "CONFLICT": "changed on iCloud since it was listed; left in place",
@@ -206,7 +224,8 @@ class ICloudSource:
         record = photo.asset_record
         meta = {"record": photo.id, "change_tag": record.recordChangeTag,
                 "zone": record.zoneID.model_dump(exclude_none=True) if record.zoneID
-                else dict(PRIMARY_ZONE)}
+                else dict(PRIMARY_ZONE),
+                UNARCHIVED_PARTS: unarchived_parts(photo.master_record, record)}
         common = {"created": photo.created,
                   "favorite": bool(record.fields.get_value("isFavorite")),
                   "group_id": photo.id if kind == "live" else None}
@@ -250,8 +269,10 @@ class ICloudSource:
     # delete ----------------------------------------------------------------------------
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
         """One records/modify per asset record (a live photo's two files share it),
-        throttled by `guards.delete_interval_seconds`. Once iCloud fails the session or
-        keeps throttling, the remaining files are left alone with that reason."""
+        throttled by `guards.delete_interval_seconds`. A record counts as deleted only
+        when iCloud's answer returns it deleted; anything else keeps it, with the answer
+        as the reason. Once iCloud fails the session or keeps throttling, the remaining
+        files are left alone with that reason."""
         photos = self._photo_service()
         outcomes: list[DeleteOutcome] = []
         stopped: str | None = None
@@ -276,18 +297,44 @@ class ICloudSource:
         tag = file.source_meta.get("change_tag")
         if not tag:
             raise _Refused("no change tag recorded for this asset; not deleted blind")
-        zone = file.source_meta.get("zone") or dict(PRIMARY_ZONE)
-        asset_record = CKRecord.model_validate({
-            "recordName": record, "recordType": "CPLAsset", "recordChangeTag": tag,
-            "zoneID": zone})
-        asset = PhotoAsset(photos, asset_record, asset_record)
-        self.backoff.call(f"delete {record}", lambda: _modify(asset, record))
+        if UNARCHIVED_PARTS not in file.source_meta:
+            # listed before the parts were recorded: an edit or a RAW's JPEG may be there
+            raise _Refused("its parts at the source were not recorded; not deleted blind")
+        zone = _zone_of(file)
+        answer = self.backoff.call(f"delete {record}",
+                                   lambda: _modify(photos.private_client, record, tag, zone))
+        reason = unconfirmed_delete(answer, record, tag)
+        if reason is not None:
+            raise _Refused(reason)
+
+    # presence --------------------------------------------------------------------------
+    def still_present(self, files: Sequence[MediaFile]) -> set[str]:
+        """Source ids among `files` that iCloud still holds, asked now by records/lookup
+        in batches per zone. A record in Recently Deleted counts as gone; one iCloud says
+        nothing clear about counts as still there."""
+        client = self._photo_service().private_client
+        held: set[str] = set()
+        for zone, members in _by_zone(files):
+            records = list(_by_record(members))
+            for start in range(0, len(records), LOOKUP_BATCH):
+                batch = records[start:start + LOOKUP_BATCH]
+                gone = self.backoff.call("the presence check",
+                                         functools.partial(_gone, client, batch, zone))
+                held |= set(batch) - gone
+        return {f.source_id for f in files if _record_of(f) in held}
 
 
-def _modify(asset: PhotoAsset, record: str) -> None:
+def _modify(client: PhotosCloudKitClient, record: str, tag: str,
+            zone: dict[str, Any]) -> CKModifyResponse:
+    """Mark the asset record deleted and return iCloud's answer, which pyicloud's own
+    PhotoAsset.delete() drops: the answer is what says whether the delete happened."""
+    operation = CKModifyOperation(operationType="update", record=CKWriteRecord(
+        recordName=record, recordType="CPLAsset", recordChangeTag=tag,
+        fields={"isDeleted": {"type": "INT64", "value": 1}}, zoneID=CKZoneID(**zone)))
     with pyicloud_errors(f"delete {record}"):
         try:
-            asset.delete()
+            return client.modify(operations=[operation], zone_id=CKZoneIDReq(**zone),
+                                 atomic=True)
         except PyiCloudAPIResponseException as exc:
             code = record_error(exc)
             if code is None:
@@ -295,12 +342,33 @@ def _modify(asset: PhotoAsset, record: str) -> None:
             raise _Refused(f"{_REFUSALS.get(code, 'refused by iCloud')} ({code})") from exc
 
 
+def _gone(client: PhotosCloudKitClient, records: list[str], zone: dict[str, Any]) -> set[str]:
+    with pyicloud_errors("the presence check"):
+        answer = client.lookup(record_names=records, zone_id=CKZoneIDReq(**zone),
+                               desired_keys=["isDeleted", "isExpunged"])
+    return gone_records(answer)
+
+
+def _by_zone(files: Sequence[MediaFile]) -> list[tuple[dict[str, Any], list[MediaFile]]]:
+    zones: dict[str, tuple[dict[str, Any], list[MediaFile]]] = {}
+    for file in files:
+        zone = _zone_of(file)
+        zones.setdefault(json.dumps(zone, sort_keys=True), (zone, []))[1].append(file)
+    return list(zones.values())
+
+
+def _zone_of(file: MediaFile) -> dict[str, Any]:
+    return file.source_meta.get("zone") or dict(PRIMARY_ZONE)
+
+
+def _record_of(file: MediaFile) -> str:
+    return file.source_meta.get("record") or file.source_id.removesuffix(LIVE_VIDEO_SUFFIX)
+
+
 def _by_record(files: Sequence[MediaFile]) -> dict[str, list[MediaFile]]:
     groups: dict[str, list[MediaFile]] = {}
     for file in files:
-        record = file.source_meta.get("record") or file.source_id.removesuffix(
-            LIVE_VIDEO_SUFFIX)
-        groups.setdefault(record, []).append(file)
+        groups.setdefault(_record_of(file), []).append(file)
     return groups
 
 

@@ -137,6 +137,29 @@ def test_live_photo_missing_its_partner_is_refused() -> None:
         "its group is not ready: only 1 of the 2 files of its group are here"]
 
 
+def test_an_asset_holding_unarchived_parts_is_kept_whole() -> None:
+    raw = proven("R", source_meta={"unarchived_parts": ["alternative original"]})
+    both = proven("B", source_meta={"unarchived_parts": ["edit", "alternative original"]})
+    odd = proven("O", source_meta={"unarchived_parts": ["depth map"]})
+    plain = proven("P", source_meta={"unarchived_parts": []})
+    assert reasons([raw, both, odd, plain]) == [
+        "has an alternative original (RAW+JPEG) that is not archived",
+        "edited at the source (in Photos): the edit is not archived yet; has an "
+        "alternative original (RAW+JPEG) that is not archived",
+        "holds a depth map that is not archived",
+        None]
+
+
+def test_an_edited_live_photo_keeps_both_files() -> None:
+    meta = {"group_size": 2, "unarchived_parts": ["edit"]}
+    image = proven("L", group_id="L", source_meta=meta)
+    video = proven("L:live", group_id="L", source_meta={"group_size": 2})
+    assert reasons([image, video]) == [
+        "edited at the source (in Photos): the edit is not archived yet",
+        "its group is not ready: edited at the source (in Photos): the edit is not "
+        "archived yet"]
+
+
 def test_breaker_source_shrank() -> None:
     signals = SourceSignals(asset_count=70, previous_count=100)
     assert reasons([proven()], signals=signals) == [

@@ -1,7 +1,16 @@
 """A local HTTPS stand-in for iCloud: Apple's sign-in (SRP, 2FA, 2SA, trust), the setup
 service (accountLogin, validate, web access state) and the CloudKit Photos database
 (records/query with startRank and continuationMarker paging, zones/list, the internal
-count batch, records/modify with change tags), plus the asset download URLs.
+count batch, records/modify with change tags, records/lookup), plus the asset download
+URLs.
+
+Records have the shapes of real CloudKit answers (as recorded in icloudpd's public test
+cassettes): a RAW+JPEG master carries the JPEG as `resOriginalAlt*`; an asset edited in
+Photos carries `adjustmentType` and its rendition on the CPLAsset (`resJPEGFull*`, for a
+video or a live photo's motion also `resVidFull*`); a live photo's MOV is the master's
+`resOriginalVidCompl*`. records/modify answers each record back with its new change tag
+and its fields, or a per-record `serverErrorCode`; `answer_delete` makes it answer as it
+sometimes does instead (`{}` with 200, the record unchanged, a per-record error).
 
 It speaks the JSON the real pyicloud 2026.x sends and expects, so pyicloud runs end to
 end against it: `server.service_class()` is a `PyiCloudService` subclass whose endpoint
@@ -69,9 +78,12 @@ class FakePhoto:
     favorite: bool = False
     zone: str = PRIMARY_ZONE
     change_tag: str = "1"
-    deleted: bool = False
+    deleted: bool = False  # in Recently Deleted (isDeleted = 1)
     announced_size: int | None = None  # what the record claims, when it lies
     albums: tuple[str, ...] = ()
+    alternative: bytes | None = None  # the JPEG of a RAW+JPEG pair (file_type is the RAW)
+    edited: bytes | None = None  # the rendition of an edit made in Photos
+    adjustment_type: str = "com.apple.photo"  # who made the edit, when there is one
 
     @property
     def master_name(self) -> str:
@@ -156,6 +168,7 @@ class _State:
     faults: list[Fault] = field(default_factory=list)
     short_bodies: dict[str, int] = field(default_factory=dict)
     redirects: set[str] = field(default_factory=set)
+    delete_answers: dict[str, str] = field(default_factory=dict)  # record -> how
     expired_status: int | None = None
     srp: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
     session_tokens: dict[str, bool] = field(default_factory=dict)  # token -> trusted
@@ -239,6 +252,18 @@ class FakeICloud(Served):
         """The asset changes on iCloud: its change tag moves on."""
         photo = self.state.photos[record_name]
         photo.change_tag = str(int(photo.change_tag) + 1)
+
+    def answer_delete(self, record_name: str, how: str) -> None:
+        """records/modify for this record changes nothing and answers 200 with `how`:
+        "empty" (`{}`), "unchanged" (the record as it was) or a per-record
+        serverErrorCode such as "SERVER_REJECTED_REQUEST"."""
+        with self.state.lock:
+            self.state.delete_answers[record_name] = how
+
+    def purge(self, record_name: str) -> None:
+        """The asset leaves Recently Deleted for good: lookups answer NOT_FOUND."""
+        with self.state.lock:
+            del self.state.photos[record_name]
 
     # -- what happened -------------------------------------------------------------
     def requests(self, path_end: str) -> list[Recorded]:
@@ -617,7 +642,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             page = ordered[rank:rank + wanted]
             following = rank + wanted if rank + wanted < len(ordered) else None
-        records = [r for p in page for r in (_master_record(p, self._base()), _asset_record(p))]
+        base = self._base()
+        records = [r for p in page for r in (_master_record(p, base), _asset_record(p, base))]
         payload: dict[str, Any] = {"records": records, "syncToken": "sync-1"}
         if following is not None and page:
             payload["continuationMarker"] = str(following)
@@ -650,7 +676,16 @@ class _Handler(BaseHTTPRequestHandler):
         for operation in body["operations"]:
             record = operation["record"]
             photo = self.state.photos.get(record["recordName"])
-            if photo is None or photo.deleted:
+            how = self.state.delete_answers.get(record["recordName"])
+            if how == "empty":
+                self._json(200, {})
+                return
+            if how == "unchanged" and photo is not None:
+                records.append(_asset_record(photo, self._base()))
+            elif how is not None:
+                records.append({"recordName": record["recordName"], "serverErrorCode": how,
+                                "reason": "the server rejected the request"})
+            elif photo is None or photo.deleted:
                 records.append({"recordName": record["recordName"],
                                 "serverErrorCode": "NOT_FOUND", "reason": "record not found"})
             elif record.get("recordChangeTag") != photo.change_tag:
@@ -660,8 +695,26 @@ class _Handler(BaseHTTPRequestHandler):
                 if record.get("fields", {}).get("isDeleted", {}).get("value") == 1:
                     photo.deleted = True
                 photo.change_tag = str(int(photo.change_tag) + 1)
-                records.append(_asset_record(photo))
+                records.append(_asset_record(photo, self._base()))
         self._json(200, {"records": records})
+
+    def lookup(self, body: dict[str, Any]) -> None:
+        if not self._authorized():
+            return
+        by_name = {p.record_name: p for p in self.state.photos.values()}
+        keys = body.get("desiredKeys")
+        records = []
+        for wanted in body["records"]:
+            photo = by_name.get(wanted["recordName"])
+            if photo is None:
+                records.append({"recordName": wanted["recordName"], "reason": "Record not found",
+                                "serverErrorCode": "NOT_FOUND"})
+                continue
+            record = _asset_record(photo, self._base())
+            if keys is not None:
+                record["fields"] = {k: v for k, v in record["fields"].items() if k in keys}
+            records.append(record)
+        self._json(200, {"records": records, "syncToken": "sync-1"})
 
     def content(self, body: Any) -> None:
         if not self._authorized():
@@ -676,7 +729,8 @@ class _Handler(BaseHTTPRequestHandler):
         if photo is None:
             self._json(404, {"error": "no such asset"})
             return
-        data = photo.live_video if version == "video" else photo.data
+        data = {"video": photo.live_video, "alternative": photo.alternative,
+                "edited": photo.edited}.get(version, photo.data)
         send = self.state.short_bodies.get(record_name)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -719,26 +773,54 @@ def _master_record(photo: FakePhoto, base: str) -> dict[str, Any]:
         "resOriginalHeight": {"value": 3024, "type": "INT64"},
     }
     if photo.live_video is not None:
-        fields["resOriginalVidComplRes"] = _asset_token(photo, base, "video", photo.live_video)
-        fields["resOriginalVidComplFileType"] = {"value": "com.apple.quicktime-movie",
-                                                 "type": "STRING"}
+        fields.update(_resource(photo, base, "resOriginalVidCompl", "video", photo.live_video,
+                                "com.apple.quicktime-movie"))
+    if photo.alternative is not None:
+        fields.update(_resource(photo, base, "resOriginalAlt", "alternative",
+                                photo.alternative, "public.jpeg"))
     return {"recordName": photo.master_name, "recordType": "CPLMaster", "fields": fields,
-            "recordChangeTag": "m1", "zoneID": _zone(photo)}
+            "recordChangeTag": "m1", "deleted": False, "zoneID": _zone(photo)}
 
 
-def _asset_record(photo: FakePhoto) -> dict[str, Any]:
-    return {
-        "recordName": photo.record_name, "recordType": "CPLAsset",
-        "fields": {
-            "assetDate": {"value": _ms(photo.created), "type": "TIMESTAMP"},
-            "addedDate": {"value": _ms(photo.created), "type": "TIMESTAMP"},
-            "isFavorite": {"value": int(photo.favorite), "type": "INT64"},
-            "isDeleted": {"value": int(photo.deleted), "type": "INT64"},
-            "masterRef": {"value": {"recordName": photo.master_name, "action": "DELETE_SELF",
-                                    "zoneID": _zone(photo)}, "type": "REFERENCE"},
-        },
-        "recordChangeTag": photo.change_tag, "zoneID": _zone(photo),
+def _resource(photo: FakePhoto, base: str, prefix: str, version: str, data: bytes,
+              file_type: str) -> dict[str, Any]:
+    """One resource's fields as CloudKit gives them: the asset token and its file type."""
+    return {f"{prefix}Res": _asset_token(photo, base, version, data),
+            f"{prefix}FileType": {"value": file_type, "type": "STRING"},
+            f"{prefix}Fingerprint": {"value": hashlib.sha1(data).hexdigest(),
+                                     "type": "STRING"}}
+
+
+def _asset_record(photo: FakePhoto, base: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "assetDate": {"value": _ms(photo.created), "type": "TIMESTAMP"},
+        "addedDate": {"value": _ms(photo.created), "type": "TIMESTAMP"},
+        "isFavorite": {"value": int(photo.favorite), "type": "INT64"},
+        "isHidden": {"value": 0, "type": "INT64"},
+        "isDeleted": {"value": int(photo.deleted), "type": "INT64"},
+        "adjustmentRenderType": {"value": 0, "type": "INT64"},
+        "masterRef": {"value": {"recordName": photo.master_name, "action": "DELETE_SELF",
+                                "zoneID": _zone(photo)}, "type": "REFERENCE"},
     }
+    if photo.edited is not None:
+        fields.update(_edit_fields(photo, base))
+    return {"recordName": photo.record_name, "recordType": "CPLAsset", "fields": fields,
+            "recordChangeTag": photo.change_tag, "deleted": False, "zoneID": _zone(photo)}
+
+
+def _edit_fields(photo: FakePhoto, base: str) -> dict[str, Any]:
+    """An edit lives on the CPLAsset: its type and the rendered result, a JPEG for a
+    photo, a video for a video or a live photo's motion."""
+    assert photo.edited is not None
+    fields: dict[str, Any] = {"adjustmentType": {"value": photo.adjustment_type,
+                                                 "type": "STRING"}}
+    if not photo.is_video:
+        fields.update(_resource(photo, base, "resJPEGFull", "edited", photo.edited,
+                                "public.jpeg"))
+    if photo.is_video or photo.live_video is not None:
+        fields.update(_resource(photo, base, "resVidFull", "edited", photo.edited,
+                                "com.apple.quicktime-movie"))
+    return fields
 
 
 def _album_record(album_id: str, name: str) -> dict[str, Any]:
@@ -770,4 +852,5 @@ _CK_ROUTES: dict[str, Route] = {
     "records/query": _Handler.query,
     "internal/records/query/batch": _Handler.count,
     "records/modify": _Handler.modify,
+    "records/lookup": _Handler.lookup,
 }
