@@ -23,7 +23,7 @@ from typing import BinaryIO, NamedTuple
 
 import asyncssh
 
-from mediasync.archive import Archived, collision_names, layout_parts
+from mediasync.archive import MARKER_NAME, OWN_PREFIX, Archived, collision_names, layout_parts
 from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile
@@ -172,7 +172,70 @@ class SftpArchive:
                               subject=media.source_id) from None
         return Archived(placed, media.content_hash, already_there=already)
 
+    def root_exists(self) -> bool:
+        return self.link.call(lambda sftp: sftp.isdir(str(self.root)))
+
+    def read_marker(self) -> str | None:
+        return self.link.call(self._read_marker)
+
+    def write_marker(self, text: str) -> None:
+        self.link.call(lambda sftp: self._write_marker(sftp, text.encode()))
+
+    def holds_files(self) -> bool:
+        names = self.link.call(lambda sftp: sftp.listdir(str(self.root)))
+        return any(not str(n).startswith(OWN_PREFIX) for n in names if n not in (".", ".."))
+
+    def reread(self, path: PurePosixPath) -> str | None:  # type: ignore[override]
+        return self.link.call(lambda sftp: self._reread(sftp, PurePosixPath(path)))
+
     # -- on the connection --------------------------------------------------------------
+
+    async def _read_marker(self, sftp: asyncssh.SFTPClient) -> str | None:
+        try:
+            async with sftp.open(str(self.root / MARKER_NAME), "rb") as handle:
+                body: bytes = await handle.read()
+        except asyncssh.SFTPNoSuchFile:
+            return None
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot read {MARKER_NAME} ({exc.reason})") from None
+        return body.decode(errors="replace")
+
+    async def _write_marker(self, sftp: asyncssh.SFTPClient, body: bytes) -> None:
+        """Temp name, fsync, then the plain SFTP rename, which refuses to replace a marker
+        another writer put there first."""
+        target = str(self.root / MARKER_NAME)
+        temp = str(self.root / f"{MARKER_NAME}.{os.getpid()}{PARTIAL_SUFFIX}")
+        try:
+            if not await sftp.isdir(str(self.root)):
+                raise ArchiveError(f"{self.where}: the folder does not exist (wrong root,"
+                                   " or the share is not there)")
+            async with sftp.open(temp, "wb") as handle:
+                await handle.write(body)
+                with contextlib.suppress(asyncssh.SFTPOpUnsupported):
+                    await handle.fsync()
+            try:
+                await sftp.rename(temp, target)
+            except asyncssh.SFTPError:
+                if not await sftp.exists(target):
+                    raise
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot write {MARKER_NAME} ({exc.reason})") from None
+        finally:
+            with contextlib.suppress(Exception):
+                await sftp.remove(temp)
+
+    async def _reread(self, sftp: asyncssh.SFTPClient, path: PurePosixPath) -> str | None:
+        try:
+            if (await sftp.stat(str(path))).type != asyncssh.FILEXFER_TYPE_REGULAR:
+                return None
+        except asyncssh.SFTPNoSuchFile:
+            return None
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot read {path} ({exc.reason})") from None
+        return await self._hash(sftp, path)
 
     async def _check(self, sftp: asyncssh.SFTPClient) -> None:
         try:
