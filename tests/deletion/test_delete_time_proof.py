@@ -225,3 +225,18 @@ def test_only_a_file_awaiting_or_past_deletion_goes_back_to_be_archived() -> Non
         assert not can_move(stage, Stage.NAS_ARCHIVED) and not can_move(stage, Stage.COMPRESSED)
     assert not can_move(Stage.COMPLETED, Stage.SKIPPED)
     assert not can_move(Stage.COMPRESSED, Stage.DOWNLOADED)
+
+
+def test_the_flow_fails_with_the_halt_message_when_the_archive_is_gone(
+        tmp_path: Path, prefect_api: str) -> None:
+    ws = _workspace(tmp_path)
+    _steps(ws, 1, 8, "run-1")
+    known = _known_id(ws)
+    ws.nas.rename(tmp_path / "nas_elsewhere")
+    photo(ws.library / "IMG_0100.JPG", PhotoSpec(captured=datetime(2020, 2, 1), seed=7))
+
+    state = ws.run(start=1, end=8)
+
+    assert state.is_failed()
+    assert f"NAS not mounted or not the archive (expected id {known})" in state.message
+    assert _at_source(ws) == {"IMG_0100.JPG"}
