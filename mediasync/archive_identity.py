@@ -150,3 +150,11 @@ def init(ledger: Ledger, archive: ArchiveTarget, run_id: str | None,
     if known is None:
         record(ledger, archive, archive_id, run_id)
     return f"marked {archive.root} as the archive (id {archive_id})"
+
+
+def status(ledger: Ledger, archive: ArchiveTarget) -> tuple[bool, str]:
+    """What the next run will find, without writing anything: (fine, one sentence)."""
+    try:
+        return True, ensure(ledger, archive, None, dry_run=True)
+    except ArchiveError as exc:
+        return False, str(exc)

@@ -27,6 +27,7 @@ from mediasync.pipeline.common import (
     take,
 )
 from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.settings import Settings
 
 
 def input_stages(ctx: RunContext) -> list[Stage]:
@@ -36,13 +37,17 @@ def input_stages(ctx: RunContext) -> list[Stage]:
 
 
 def nas_archive(ctx: RunContext) -> ArchiveTarget:
+    return archive_for(ctx.settings)
+
+
+def archive_for(settings: Settings) -> ArchiveTarget:
     """Over SFTP when `[sftp.archive]` is configured, else the mounted folder."""
-    workflow = ctx.settings.workflow
-    if ctx.settings.sftp.archive is not None:
+    workflow = settings.workflow
+    if settings.sftp.archive is not None:
         from mediasync.sftp_archive import SftpArchive
 
-        return SftpArchive(ctx.settings.sftp.archive, ctx.settings, workflow.archive_layout)
-    return NasArchive(ctx.settings.resolve(workflow.nas_archive), workflow.archive_layout)
+        return SftpArchive(settings.sftp.archive, settings, workflow.archive_layout)
+    return NasArchive(settings.resolve(workflow.nas_archive), workflow.archive_layout)
 
 
 def run(ctx: RunContext) -> StepReport:
