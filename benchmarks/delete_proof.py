@@ -4,14 +4,14 @@
                                              [--parallel 8] [--dir /tmp/bench-proof]
 
 Random files are laid out as an archive on this disk. Each round drops the page cache of
-every file (posix_fadvise DONTNEED, as the proof itself does before each read) and then
-times, in turn: one `sha256sum` process over all the files (reading them once), the proof
-on the mounted archive (`NasArchive`), and the proof on the same folder served as an SFTP
-archive by a throwaway OpenSSH server on loopback (the tests' one), once with the server's
-hasher chosen by the archive's probe (`verify = "auto"`) and once reading the bytes back
-over SFTP (`verify = "read"`). Every proof must pass every file. Prints one JSON line per
-round and one with the best of each and its ratio to the best `sha256sum`; the order of the
-four turns by one each round.
+every file (posix_fadvise DONTNEED, as the proof itself does before each read) before
+each of: one `sha256sum` process over all the files, one `cat` of them (reading them once,
+no hash), the proof on the mounted archive (`NasArchive`), and the proof on the same
+folder served as an SFTP archive by a throwaway OpenSSH server on loopback (the tests'
+one), once with the server's hasher chosen by the archive's probe (`verify = "auto"`) and
+once reading the bytes back over SFTP (`verify = "read"`). Every proof must pass every
+file. Prints one JSON line per round and one with the best of each and its ratio to the
+best `sha256sum`; the order of the five turns by one each round.
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ def timed(rows: list[MediaFile], work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def sha256sum(rows: list[MediaFile]) -> None:
+def each_file(command: list[str], rows: list[MediaFile]) -> None:
+    """`command` over every file, as few processes as xargs needs."""
     paths = [row.nas_path or "" for row in rows]
-    subprocess.run(["xargs", "-0", "sha256sum", "--"], input="\0".join(paths).encode(),
+    subprocess.run(["xargs", "-0", *command], input="\0".join(paths).encode(),
                    stdout=subprocess.DEVNULL, check=True)
 
 
@@ -109,7 +110,8 @@ def main() -> None:
         served = sftp_archive(sshd, root, "auto", args.parallel)
         read_back = sftp_archive(sshd, root, "read", args.parallel)
         sides: dict[str, Callable[[], object]] = {
-            "sha256sum": lambda: sha256sum(rows),
+            "sha256sum": lambda: each_file(["sha256sum", "--"], rows),
+            "cat": lambda: each_file(["cat", "--"], rows),
             "local": lambda: prove(local, rows),
             "sftp_server_hash": lambda: prove(served, rows),
             "sftp_read_back": lambda: prove(read_back, rows),

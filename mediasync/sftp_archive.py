@@ -227,15 +227,22 @@ class SftpArchive:
                 await sftp.remove(temp)
 
     async def _reread(self, sftp: asyncssh.SFTPClient, path: PurePosixPath) -> str | None:
+        """The server's hasher when it answers (one round trip per file); when it cannot
+        read the path, SFTP tells a missing file from one only SFTP can read."""
+        server = self._server_hash
+        if server is not None and "\n" not in str(path):
+            digest = await self._server_digest(server, server.root / path.relative_to(self.root))
+            if digest not in (None, "-"):
+                return digest
         try:
             if (await sftp.stat(str(path))).type != asyncssh.FILEXFER_TYPE_REGULAR:
                 return None
+            return await sftp_sha256(sftp, str(path))
         except asyncssh.SFTPNoSuchFile:
             return None
         except asyncssh.SFTPError as exc:
             raise_if_dropped(exc)
             raise ArchiveError(f"{self.where}: cannot read {path} ({exc.reason})") from None
-        return await self._hash(sftp, path)
 
     async def _check(self, sftp: asyncssh.SFTPClient) -> None:
         try:
