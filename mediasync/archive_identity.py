@@ -62,9 +62,19 @@ def ensure(ledger: Ledger, archive: ArchiveTarget, run_id: str | None,
     id recorded, nothing archived yet, an empty root) mark it and record the id; a dry
     run only says it would. Returns a sentence for the step's message."""
     known = recorded(ledger)
-    if known is not None:
-        check_matches(known, archive)
-        return f"archive id {known.id}"
+    if known is None:
+        try:
+            return _first_use(ledger, archive, run_id, dry_run)
+        except ArchiveError:
+            known = recorded(ledger)  # a worker started at the same time was first
+            if known is None:
+                raise
+    check_matches(known, archive)
+    return f"archive id {known.id}"
+
+
+def _first_use(ledger: Ledger, archive: ArchiveTarget, run_id: str | None,
+               dry_run: bool) -> str:
     if not archive.root_exists():
         raise ArchiveError(f"NAS archive {archive.root} does not exist (is the NAS mounted?)")
     found = marker_id(archive)
