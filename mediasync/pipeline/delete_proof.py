@@ -3,9 +3,11 @@ at the source, every copy the deletion relies on is asked again, now. What step 
 step 3 recorded is what to expect, never the proof itself: a NAS copy removed or
 overwritten since then must stop the delete.
 
-A proof is a list of checks, each asked only about the files every earlier check passed:
-the archive's copy (here), and the Pixel's (the seam for Syncthing's `/rest/db/file`
-check: another `CopyCheck`).
+A proof is a list of checks, each asked only about the files every earlier check passed.
+Each check also says where a file it refuses goes back to: a lost archive copy is
+archived again. The Pixel's copy (Syncthing's `/rest/db/file`: the phone still holds the
+recorded version) is meant to be the second `CopyCheck`, sending a file the phone lost
+back to Pixel sync; it is not written yet.
 """
 
 from __future__ import annotations
@@ -24,15 +26,27 @@ from mediasync.pipeline.context import RunContext
 
 
 class CopyCheck(Protocol):
+    kept_as: str  # how the step's message counts the files it refused
+
     def refusals(self, files: Sequence[MediaFile]) -> dict[int, str]:
         """Why each file that fails fails, by ledger id; files that pass are absent."""
         ...
+
+    def sent_back(self, ctx: RunContext, media: MediaFile, why: str) -> StageChange:
+        """Where a refused file goes to get that copy again, with why in the ledger."""
+        ...
+
+
+@dataclass(frozen=True)
+class Refusal:
+    why: str
+    check: CopyCheck
 
 
 @dataclass
 class Proof:
     passed: list[MediaFile] = field(default_factory=list)
-    refused: dict[int, str] = field(default_factory=dict)  # ledger id -> why
+    refused: dict[int, Refusal] = field(default_factory=dict)  # by ledger id
 
 
 def prove_now(files: Sequence[MediaFile], checks: Sequence[CopyCheck]) -> Proof:
@@ -42,7 +56,7 @@ def prove_now(files: Sequence[MediaFile], checks: Sequence[CopyCheck]) -> Proof:
         if not proof.passed:
             break
         refused = check.refusals(proof.passed)
-        proof.refused.update(refused)
+        proof.refused.update({i: Refusal(why, check) for i, why in refused.items()})
         proof.passed = [m for m in proof.passed if m.id not in refused]
     return proof
 
@@ -53,8 +67,13 @@ class ArchiveCopies:
     time: two on a mounted NAS (one file's hashing overlaps the other's reading), more
     over SFTP where each answer waits on the network."""
 
+    kept_as = "archived copy lost: sent back to be archived again"
+
     def __init__(self, archive: ArchiveTarget) -> None:
         self.archive = archive
+
+    def sent_back(self, ctx: RunContext, media: MediaFile, why: str) -> StageChange:
+        return rearchive(ctx, media, why)
 
     def refusals(self, files: Sequence[MediaFile]) -> dict[int, str]:
         with ThreadPoolExecutor(self.archive.parallel_transfers,
@@ -108,7 +127,7 @@ class DeleteTimeProof:
         proof = prove_now(files, self._opened())
         if proof.refused:
             self._send_back([m for m in files if m.id in proof.refused], proof.refused)
-        refused_groups = {m.group_id: proof.refused[m.id] for m in files
+        refused_groups = {m.group_id: proof.refused[m.id].why for m in files
                           if m.group_id and m.id in proof.refused}
         keep: list[MediaFile] = []
         for media in proof.passed:
@@ -129,9 +148,11 @@ class DeleteTimeProof:
             self._checks = [ArchiveCopies(self._archive)]
         return self._checks
 
-    def _send_back(self, files: Sequence[MediaFile], refused: dict[int, str]) -> None:
-        changes = [sent_back(self.ctx, m, refused[m.id]) for m in files if m.id is not None]
-        self.kept += ["archived copy lost: sent back to be archived again"] * len(changes)
+    def _send_back(self, files: Sequence[MediaFile], refused: dict[int, Refusal]) -> None:
+        refusals = [refused[m.id] for m in files if m.id is not None]
+        changes = [r.check.sent_back(self.ctx, m, r.why)
+                   for m, r in zip(files, refusals, strict=True)]
+        self.kept += [r.check.kept_as for r in refusals]
         if self.ctx.dry_run:
             self.planned += [{"file": m.filename, "source_id": m.source_id,
                               "stage": m.workflow_stage.value,
@@ -141,7 +162,7 @@ class DeleteTimeProof:
             self.ctx.ledger.apply(changes, self.ctx.run_id)
 
 
-def sent_back(ctx: RunContext, media: MediaFile, why: str) -> StageChange:
+def rearchive(ctx: RunContext, media: MediaFile, why: str) -> StageChange:
     """A file whose archived copy failed the proof goes back to be archived again: from
     its working copy by step 4 when that is still there (a wrong copy in the archive keeps
     its name: the new one gets a distinct name), else downloaded again by step 1."""
