@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import os
 import weakref
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
 import asyncssh
@@ -185,7 +185,7 @@ class SftpArchive:
         names = self.link.call(lambda sftp: sftp.listdir(str(self.root)))
         return any(not str(n).startswith(OWN_PREFIX) for n in names if n not in (".", ".."))
 
-    def reread(self, path: PurePosixPath) -> str | None:  # type: ignore[override]
+    def reread(self, path: PurePath) -> str | None:
         return self.link.call(lambda sftp: self._reread(sftp, PurePosixPath(path)))
 
     # -- on the connection --------------------------------------------------------------
