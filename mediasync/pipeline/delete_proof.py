@@ -22,6 +22,7 @@ from mediasync import archive_identity
 from mediasync.archive import ArchiveTarget
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.archive import input_stages, nas_archive
+from mediasync.pipeline.common import plan_row
 from mediasync.pipeline.context import RunContext
 
 
@@ -154,9 +155,7 @@ class DeleteTimeProof:
                    for m, r in zip(files, refusals, strict=True)]
         self.kept += [r.check.kept_as for r in refusals]
         if self.ctx.dry_run:
-            self.planned += [{"file": m.filename, "source_id": m.source_id,
-                              "stage": m.workflow_stage.value,
-                              "action": f"keep at the source: {c.detail}"}
+            self.planned += [plan_row(m, f"keep at the source: {c.detail}")
                              for m, c in zip(files, changes, strict=True)]
         else:
             self.ctx.ledger.apply(changes, self.ctx.run_id)

@@ -240,3 +240,24 @@ def test_the_flow_fails_with_the_halt_message_when_the_archive_is_gone(
     assert state.is_failed()
     assert f"NAS not mounted or not the archive (expected id {known})" in state.message
     assert _at_source(ws) == {"IMG_0100.JPG"}
+
+
+def test_a_dry_run_of_step_seven_reports_the_refusal_and_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = _workspace(tmp_path)
+    _steps(ws, 1, 6, "run-1")
+    monkeypatch.setenv("MEDIASYNC_SOURCE__DELETE", "false")
+    _steps(ws, 7, 7, "run-2")  # listed as safe to delete, not deleted
+    monkeypatch.delenv("MEDIASYNC_SOURCE__DELETE")
+    removed, _ = _break_two_copies(ws, _rows(ws))
+    before = _rows(ws)
+    ctx = open_context(ws.settings(), "dry", dry_run=True)
+    try:
+        report = STEPS[6].run(ctx)
+    finally:
+        ctx.ledger.close()
+    assert f"would delete {FILES - 2} files at the source" in report.message
+    refused = [row for row in report.planned if row["source_id"] == removed]
+    assert len(refused) == 1 and "archived copy lost" in refused[0]["action"]
+    assert _rows(ws) == before
+    assert len(_at_source(ws)) == FILES
