@@ -6,7 +6,9 @@ one, `mediasync.sftp_archive.SftpArchive` the one reached over SFTP.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,10 +17,19 @@ from pathlib import Path, PurePath
 from typing import Protocol, TypeVar
 
 from mediasync.errors import ArchiveError, FileProblem
-from mediasync.files import copy_hashed, sha256_file, with_suffix_tag
+from mediasync.files import (
+    PARTIAL_SUFFIX,
+    atomic_write,
+    copy_hashed,
+    fsync_dir,
+    sha256_file,
+    with_suffix_tag,
+)
 from mediasync.model import MediaFile
 
 P = TypeVar("P", bound=PurePath)
+MARKER_NAME = ".mediasync-archive"  # the archive's identity, at its root
+OWN_PREFIX = ".mediasync"  # names mediasync itself leaves at the root (marker, probes)
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,28 @@ class ArchiveTarget(Protocol):
 
     def close(self) -> None:
         """Let go of connections and processes."""
+        ...
+
+    def root_exists(self) -> bool:
+        """Whether the root folder is there (never created here)."""
+        ...
+
+    def read_marker(self) -> str | None:
+        """The identity marker's text, None when the root has none."""
+        ...
+
+    def write_marker(self, text: str) -> None:
+        """Write the identity marker into the existing root, atomically and only where
+        there is none yet: a marker already there is never replaced."""
+        ...
+
+    def holds_files(self) -> bool:
+        """Whether the root holds anything besides mediasync's own hidden files."""
+        ...
+
+    def reread(self, path: PurePath) -> str | None:
+        """The sha256 of the file at `path` as the archive holds it now (not from a
+        cache), None when there is no file there."""
         ...
 
 
@@ -94,6 +127,47 @@ class NasArchive:
             probe.unlink()
         except OSError as exc:
             raise ArchiveError(f"NAS archive {self.root} is not writable: {exc.strerror}") from None
+
+    def root_exists(self) -> bool:
+        return self.root.is_dir()
+
+    def read_marker(self) -> str | None:
+        try:
+            return (self.root / MARKER_NAME).read_text(errors="replace")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def write_marker(self, text: str) -> None:
+        if not self.root_exists():
+            raise ArchiveError(f"NAS archive {self.root} does not exist (is the NAS mounted?)")
+        temp = self.root / f"{MARKER_NAME}.{os.getpid()}{PARTIAL_SUFFIX}"
+        try:
+            with atomic_write(temp) as out:
+                out.write(text.encode())
+            with contextlib.suppress(FileExistsError):  # another writer was first
+                os.link(temp, self.root / MARKER_NAME)
+            fsync_dir(self.root)
+        except OSError as exc:
+            raise self._error(exc) from None
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def holds_files(self) -> bool:
+        try:
+            with os.scandir(self.root) as entries:
+                return any(not e.name.startswith(OWN_PREFIX) for e in entries)
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def reread(self, path: PurePath) -> str | None:
+        try:
+            return sha256_file(Path(path), drop_cache=True)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise self._error(exc) from None
 
     def target_for(self, media: MediaFile, name: str) -> Path:
         return self.root.joinpath(*layout_parts(self.layout, media, name))

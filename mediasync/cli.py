@@ -15,12 +15,13 @@ from rich.table import Table
 from mediasync.commands import bucket as bucket_commands
 from mediasync.commands import icloud as icloud_commands
 from mediasync.commands import ledger as ledger_commands
+from mediasync.commands import nas as nas_commands
 from mediasync.commands import operate
 from mediasync.commands import sftp as sftp_commands
 from mediasync.commands import syncthing as syncthing_commands
 from mediasync.commands import watch as watch_commands
 from mediasync.commands.options import ConfigOption
-from mediasync.config_check import check_settings
+from mediasync.config_check import archive_identity_status, check_settings
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
 from mediasync.model import PIPELINE_ORDER, Stage
@@ -36,6 +37,7 @@ app.add_typer(bucket_commands.app, name="bucket")
 app.add_typer(icloud_commands.app, name="icloud")
 app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(sftp_commands.app, name="sftp")
+app.add_typer(nas_commands.app, name="nas")
 for command in (watch_commands.watch, watch_commands.reconcile, watch_commands.doctor):
     app.command()(command)
 
@@ -243,7 +245,9 @@ def config_check(config: ConfigOption = None) -> None:
         errors.print(problem, highlight=False, markup=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
-    console.print("configuration OK")
+    identity = archive_identity_status(settings)
+    console.print("configuration OK" + (f"; archive: {identity[1]}" if identity else ""),
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 app.command()(operate.serve)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mediasync import archive_identity
+from mediasync.archive import NasArchive
 from mediasync.errors import MediasyncError
 from mediasync.ledger import open_ledger
 from mediasync.openssh_put import why_not_usable
@@ -20,6 +22,8 @@ def check_settings(settings: Settings) -> list[str]:
                                      settings.resolve(getattr(settings.workflow, name)))
     if settings.sftp.archive is None:  # else the archive is checked when step 4 connects
         problems += _check_nas(settings.resolve(settings.workflow.nas_archive))
+        fine, said = archive_identity_status(settings) or (True, "")
+        problems += [] if fine else [f"workflow.nas_archive: {said}"]
     problems += _check_source(settings)
     problems += _check_sftp(settings)
     problems += _check_syncthing(settings)
@@ -33,6 +37,25 @@ def _check_nas(nas: Path) -> list[str]:
     if not os.access(nas, os.W_OK):
         return [f"workflow.nas_archive: {nas} is not writable"]
     return []
+
+
+def archive_identity_status(settings: Settings) -> tuple[bool, str] | None:
+    """Whether a run would take the mounted archive for the ledger's (see
+    archive_identity.status); None when the folder or the ledger cannot be read."""
+    nas = settings.resolve(settings.workflow.nas_archive)
+    if not nas.is_dir():
+        return None
+    try:
+        ledger = open_ledger(settings.ledger.url, settings.base_dir, read_only=True,
+                             timeout=settings.ledger.timeout_seconds)
+    except MediasyncError:
+        return None
+    try:
+        return archive_identity.status(ledger, NasArchive(nas))
+    except MediasyncError as exc:
+        return False, str(exc)
+    finally:
+        ledger.close()
 
 
 def _check_sftp(settings: Settings) -> list[str]:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mediasync import archive_identity
+from mediasync.archive import NasArchive
 from mediasync.files import sha256_file
 from mediasync.ledger.base import Ledger
 from mediasync.model import (
@@ -59,6 +61,7 @@ class DoctorReport:
     stages: dict[str, int]
     findings: list[Finding]
     checked_at: datetime
+    archive_identity: str | None = None  # what a run will find at the archive root
 
     @property
     def needs_action(self) -> bool:
@@ -67,6 +70,7 @@ class DoctorReport:
     def as_dict(self) -> dict[str, Any]:
         return {"checked_at": self.checked_at.isoformat(), "needs_action": self.needs_action,
                 "places": self.places, "stages": self.stages,
+                "archive_identity": self.archive_identity,
                 "findings": [asdict(f) for f in self.findings]}
 
 
@@ -81,6 +85,7 @@ class _Doctor:
         self.settings, self.ledger, self.now = settings, ledger, now
         self.files = ledger.files_where()
         self.remote_archive = settings.sftp.archive is not None  # not a folder here
+        self.archive_identity: str | None = None  # set when the archive folder is read
         places = [p for p in PLACES if not (p == "nas_archive" and self.remote_archive)]
         self.folders = {p: settings.resolve(getattr(settings.workflow, p)) for p in places}
         self.on_disk = {p: _files_under(folder) for p, folder in self.folders.items()}
@@ -94,7 +99,8 @@ class _Doctor:
             places = {"source": len(listed), **places}
             findings += self._source(source, listed)
         return DoctorReport(places=places, stages=self.ledger.counts_by_stage(),
-                            findings=[f for f in findings if f.count], checked_at=self.now)
+                            findings=[f for f in findings if f.count], checked_at=self.now,
+                            archive_identity=self.archive_identity)
 
     def _path(self, recorded: str | None) -> Path | None:
         return self.settings.resolve(Path(recorded)) if recorded else None
@@ -117,10 +123,13 @@ class _Doctor:
                 f"the archive folder {folder} does not exist: is the NAS mounted?",
                 f"mount the NAS at {folder} (or correct workflow.nas_archive), then "
                 "`mediasync doctor`", archived, [str(folder)])]
+        identity = self._identity(folder, archived) if self.on_disk["nas_archive"] is not None \
+            else []
         missing = [m for m in archived if self._gone(m.nas_path)]
         restorable = [m for m in missing if self._local_copy(m)]
         lost = [m for m in missing if m not in restorable]
         return [
+            *identity,
             _finding("archive_missing", "nas_archive", True,
                      "archive copies deleted, but a verified working or Pixel copy remains",
                      "mediasync doctor --fix archive_missing", restorable,
@@ -131,6 +140,17 @@ class _Doctor:
                      " deleted items, then `mediasync doctor`", lost,
                      [m.nas_path or "" for m in lost]),
         ]
+
+    def _identity(self, folder: Path, archived: list[MediaFile]) -> list[Finding]:
+        """The archive's marker against the ledger's id: what the next run will say."""
+        fine, said = archive_identity.status(self.ledger, NasArchive(folder))
+        self.archive_identity = said
+        if fine:
+            return []
+        return [_finding("archive_identity", "nas_archive", True, said,
+                         f"mount the NAS at {folder} (or correct workflow.nas_archive); if"
+                         " this folder is the archive, `mediasync nas init`", archived,
+                         [str(folder)])]
 
     def _local_copy(self, media: MediaFile) -> Path | None:
         return intact_copy(media, [self._path(media.local_path), self._path(media.pixel_path)])

@@ -35,6 +35,11 @@ PIPELINE_ORDER: tuple[Stage, ...] = (
     Stage.COMPLETED,
 )
 _RANK = {stage: i for i, stage in enumerate(PIPELINE_ORDER)}
+# A file waiting to be deleted at the source (or kept there for now) whose archived copy
+# is found lost or changed when step 7 proves it again: back to where step 4 archives it,
+# or to failed so that step 1 downloads it again.
+_PROVEN_AGAIN = (Stage.ICLOUD_DELETE_READY, Stage.COMPLETED)
+_REARCHIVE = (Stage.DOWNLOADED, Stage.PIXEL_VERIFIED, Stage.FAILED)
 
 # source_meta key a source fills at listing: the parts of the asset it holds that
 # mediasync does not archive (an edit, a RAW's JPEG); the deletion gate keeps such files
@@ -43,9 +48,12 @@ UNARCHIVED_PARTS = "unarchived_parts"
 
 def can_move(current: Stage | None, target: Stage) -> bool:
     """The state machine: forward along the pipeline, out to failed/skipped, and a failed
-    file back to any stage for a retry. Pixel stages may be jumped over (Pixel sync off)."""
+    file back to any stage for a retry. Pixel stages may be jumped over (Pixel sync off).
+    The one way back from the end: an archived copy lost before the source deleted it."""
     if current is None:
         return target in (Stage.DOWNLOADED, Stage.FAILED, Stage.SKIPPED)
+    if current in _PROVEN_AGAIN and target in _REARCHIVE:
+        return True
     if current == target:
         return current not in (Stage.COMPLETED, Stage.SKIPPED)
     if current in (Stage.COMPLETED, Stage.SKIPPED):

@@ -18,12 +18,12 @@ import contextlib
 import hashlib
 import os
 import weakref
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
 import asyncssh
 
-from mediasync.archive import Archived, collision_names, layout_parts
+from mediasync.archive import MARKER_NAME, OWN_PREFIX, Archived, collision_names, layout_parts
 from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile
@@ -172,7 +172,77 @@ class SftpArchive:
                               subject=media.source_id) from None
         return Archived(placed, media.content_hash, already_there=already)
 
+    def root_exists(self) -> bool:
+        return self.link.call(lambda sftp: sftp.isdir(str(self.root)))
+
+    def read_marker(self) -> str | None:
+        return self.link.call(self._read_marker)
+
+    def write_marker(self, text: str) -> None:
+        self.link.call(lambda sftp: self._write_marker(sftp, text.encode()))
+
+    def holds_files(self) -> bool:
+        names = self.link.call(lambda sftp: sftp.listdir(str(self.root)))
+        return any(not str(n).startswith(OWN_PREFIX) for n in names if n not in (".", ".."))
+
+    def reread(self, path: PurePath) -> str | None:
+        return self.link.call(lambda sftp: self._reread(sftp, PurePosixPath(path)))
+
     # -- on the connection --------------------------------------------------------------
+
+    async def _read_marker(self, sftp: asyncssh.SFTPClient) -> str | None:
+        try:
+            async with sftp.open(str(self.root / MARKER_NAME), "rb") as handle:
+                body: bytes = await handle.read()
+        except asyncssh.SFTPNoSuchFile:
+            return None
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot read {MARKER_NAME} ({exc.reason})") from None
+        return body.decode(errors="replace")
+
+    async def _write_marker(self, sftp: asyncssh.SFTPClient, body: bytes) -> None:
+        """Temp name, fsync, then the plain SFTP rename, which refuses to replace a marker
+        another writer put there first."""
+        target = str(self.root / MARKER_NAME)
+        temp = str(self.root / f"{MARKER_NAME}.{os.getpid()}{PARTIAL_SUFFIX}")
+        try:
+            if not await sftp.isdir(str(self.root)):
+                raise ArchiveError(f"{self.where}: the folder does not exist (wrong root,"
+                                   " or the share is not there)")
+            async with sftp.open(temp, "wb") as handle:
+                await handle.write(body)
+                with contextlib.suppress(asyncssh.SFTPOpUnsupported):
+                    await handle.fsync()
+            try:
+                await sftp.rename(temp, target)
+            except asyncssh.SFTPError:
+                if not await sftp.exists(target):
+                    raise
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot write {MARKER_NAME} ({exc.reason})") from None
+        finally:
+            with contextlib.suppress(Exception):
+                await sftp.remove(temp)
+
+    async def _reread(self, sftp: asyncssh.SFTPClient, path: PurePosixPath) -> str | None:
+        """The server's hasher when it answers (one round trip per file); when it cannot
+        read the path, SFTP tells a missing file from one only SFTP can read."""
+        server = self._server_hash
+        if server is not None and "\n" not in str(path):
+            digest = await self._server_digest(server, server.root / path.relative_to(self.root))
+            if digest not in (None, "-"):
+                return digest
+        try:
+            if (await sftp.stat(str(path))).type != asyncssh.FILEXFER_TYPE_REGULAR:
+                return None
+            return await sftp_sha256(sftp, str(path))
+        except asyncssh.SFTPNoSuchFile:
+            return None
+        except asyncssh.SFTPError as exc:
+            raise_if_dropped(exc)
+            raise ArchiveError(f"{self.where}: cannot read {path} ({exc.reason})") from None
 
     async def _check(self, sftp: asyncssh.SFTPClient) -> None:
         try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mediasync.archive import MARKER_NAME
 from mediasync.demo import DEMO_CONFIG
 from mediasync.ledger import open_ledger
 from mediasync.ledger.base import Ledger
@@ -67,9 +68,9 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, str]]:
 
 
 def archived_files(nas: Path) -> dict[str, list[Path]]:
-    """NAS files by content hash."""
+    """NAS files by content hash (the archive's identity marker aside)."""
     found: dict[str, list[Path]] = {}
     for path in nas.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path != nas / MARKER_NAME:
             found.setdefault(sha256(path), []).append(path)
     return found

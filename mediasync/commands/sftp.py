@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from mediasync.archive import ArchiveTarget
 from mediasync.commands.options import ConfigOption
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.settings import Settings, load_settings
@@ -56,7 +57,23 @@ def _check_archive(settings: Settings) -> list[str]:
     archive = SftpArchive(settings.sftp.archive, settings)
     try:
         archive.check()
+        identity = _identity(settings, archive)
     finally:
         archive.close()
     return [f"{archive.where}: writable; files are sent {archive.uploads} and verified"
-            f" {archive.verification}"]
+            f" {archive.verification}", f"{archive.where}: {identity}"]
+
+
+def _identity(settings: Settings, archive: ArchiveTarget) -> str:
+    from mediasync.archive_identity import status
+    from mediasync.ledger import open_ledger
+
+    try:
+        ledger = open_ledger(settings.ledger.url, settings.base_dir, read_only=True,
+                             timeout=settings.ledger.timeout_seconds)
+    except MediasyncError as exc:
+        return f"identity not checked: {exc}"
+    try:
+        return status(ledger, archive)[1]
+    finally:
+        ledger.close()

@@ -172,6 +172,9 @@ def _print_scan(stats: ScanStats) -> None:
 def _print_report(report: DoctorReport) -> None:
     console.print(_counts("files on disk", "place", report.places))
     console.print(_counts("ledger", "stage", report.stages))
+    if report.archive_identity:
+        console.print(f"archive: {report.archive_identity}", highlight=False, markup=False,
+                      soft_wrap=True)
     if not report.findings:
         console.print("[green]everything agrees[/green]")
         return

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from functools import partial
 
+from mediasync import archive_identity
 from mediasync.archive import Archived, ArchiveTarget, NasArchive
 from mediasync.errors import FileProblem
 from mediasync.files import safe_filename
@@ -26,6 +27,7 @@ from mediasync.pipeline.common import (
     take,
 )
 from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.settings import Settings
 
 
 def input_stages(ctx: RunContext) -> list[Stage]:
@@ -35,13 +37,17 @@ def input_stages(ctx: RunContext) -> list[Stage]:
 
 
 def nas_archive(ctx: RunContext) -> ArchiveTarget:
+    return archive_for(ctx.settings)
+
+
+def archive_for(settings: Settings) -> ArchiveTarget:
     """Over SFTP when `[sftp.archive]` is configured, else the mounted folder."""
-    workflow = ctx.settings.workflow
-    if ctx.settings.sftp.archive is not None:
+    workflow = settings.workflow
+    if settings.sftp.archive is not None:
         from mediasync.sftp_archive import SftpArchive
 
-        return SftpArchive(ctx.settings.sftp.archive, ctx.settings, workflow.archive_layout)
-    return NasArchive(ctx.settings.resolve(workflow.nas_archive), workflow.archive_layout)
+        return SftpArchive(settings.sftp.archive, settings, workflow.archive_layout)
+    return NasArchive(settings.resolve(workflow.nas_archive), workflow.archive_layout)
 
 
 def run(ctx: RunContext) -> StepReport:
@@ -54,12 +60,14 @@ def run(ctx: RunContext) -> StepReport:
 
 def _run(ctx: RunContext, archive: ArchiveTarget) -> StepReport:
     report = StepReport(4, "NAS archive")
+    # before any write, even with nothing to archive: later steps trust this archive
+    identity = archive_identity.ensure(ctx.ledger, archive, ctx.run_id, ctx.dry_run)
     if ctx.dry_run:
         files = take(ctx, input_stages(ctx))
         report.planned = [plan_row(m, f"copy to {archive.target_for(m, _final_name(ctx, m))}")
                           for m in files]
         report.done = len(files)
-        report.message = f"would archive {len(files)} files"
+        report.message = f"would archive {len(files)} files; {identity}"
         return report.finish()
     stored_now: dict[str, MediaFile] = {}  # by content hash: twins within this run
     total, number = _waiting(ctx), 0

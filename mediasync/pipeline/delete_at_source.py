@@ -25,6 +25,7 @@ from mediasync.deletion import (
 from mediasync.model import MediaFile, Stage, SyncOperation
 from mediasync.pipeline.common import last_operation, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.pipeline.delete_proof import DeleteTimeProof
 from mediasync.sources.base import DeleteOutcome, SourceHealth
 
 COUNT_OPERATION = "source_count"  # sync_operations rows the shrink breaker compares
@@ -40,11 +41,14 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
         return "nothing to delete at the source"
     signals = _signals(ctx)
     decisions = decide(candidates, dataclasses.replace(policy, dry_run=False), signals)
+    with DeleteTimeProof(ctx) as proof:
+        allowed = proof.keep_proven([d.file for d in decisions if d.allowed])
     if ctx.dry_run:
-        report.planned += [_plan(d) for d in decisions]
-        return f"would delete {sum(d.allowed for d in decisions)} files at the source"
+        proven = {id(m) for m in allowed}
+        report.planned += [_plan(d) for d in decisions if not d.allowed or id(d.file) in proven]
+        report.planned += proof.planned
+        return f"would delete {len(allowed)} files at the source"
     _note_partly_archived(ctx, candidates)
-    allowed = [d.file for d in decisions if d.allowed]
     outcomes = ctx.source.delete(allowed) if allowed else []
     ctx.ledger.record_deletions(proofs(outcomes, allowed, ctx.run_id))
     _note_skipped(ctx, allowed, outcomes)
@@ -53,7 +57,7 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
         # our own deletes are no shrink: the next run compares with what is left
         _record_count(ctx, signals.asset_count - _assets_deleted(allowed, outcomes), signals)
     deleted = sum(o.deleted for o in outcomes)
-    kept = [d.reason for d in decisions if not d.allowed] + \
+    kept = [d.reason for d in decisions if not d.allowed] + proof.kept + \
         [o.reason for o in outcomes if not o.deleted]
     return f"deleted {deleted} at the source" + (f"; kept {_tally(kept)}" if kept else "")
 

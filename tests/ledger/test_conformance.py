@@ -121,7 +121,7 @@ def test_apply_refuses_the_whole_batch_when_one_move_is_illegal(ledger: Ledger) 
     ledger.apply([StageChange(files[2].id, Stage.COMPLETED)], run_id=None)  # type: ignore[arg-type]
     batch = [StageChange(files[0].id, Stage.NAS_ARCHIVED, {"nas_path": "/nas/a"}),  # type: ignore[arg-type]
              StageChange(files[1].id, Stage.PIXEL_SYNC_READY),  # type: ignore[arg-type]
-             StageChange(files[2].id, Stage.DOWNLOADED)]  # type: ignore[arg-type]
+             StageChange(files[2].id, Stage.NAS_ARCHIVED)]  # type: ignore[arg-type]
     with pytest.raises(IllegalTransition):
         ledger.apply(batch, run_id="run-3")
     assert ledger.counts_by_stage() == {"downloaded": 2, "completed": 1}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mediasync.archive import MARKER_NAME
 from mediasync.ledger.postgres import PostgresLedger
 from mediasync.model import Stage
 from mediasync.pipeline import download
@@ -50,4 +51,5 @@ def test_two_workers_running_step_4_never_archive_the_same_file(
     ledger.close()
     assert sum(archived_by.values()) == FILES
     assert set(archived_by) == {"worker-1", "worker-2"}, archived_by
-    assert len([p for p in workspace.nas.rglob("*") if p.is_file()]) == FILES
+    assert len([p for p in workspace.nas.rglob("*")
+                if p.is_file() and p.name != MARKER_NAME]) == FILES

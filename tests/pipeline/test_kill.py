@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from mediasync.archive import MARKER_NAME
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import Stage
 from tests.helpers import Workspace, archived_files, sha256
@@ -19,7 +20,8 @@ SIZE = 3_000_000
 
 
 def _archived_count(nas: Path) -> int:
-    return sum(1 for p in nas.rglob("*") if p.is_file() and not p.name.endswith(PARTIAL_SUFFIX))
+    return sum(1 for p in nas.rglob("*") if p.is_file() and not p.name.endswith(PARTIAL_SUFFIX)
+               and p.name != MARKER_NAME)
 
 
 def test_kill_during_archive_then_rerun(workspace: Workspace, prefect_api: str):

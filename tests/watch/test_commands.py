@@ -57,7 +57,10 @@ def test_doctor_exits_0_when_all_agrees_and_1_when_something_needs_action(
     assert drift.exit_code == 1
     report = json.loads(drift.stdout)
     assert report["needs_action"] is True
-    [finding] = report["findings"]
+    # a file in an archive the ledger has no identity for: the next run halts there too
+    identity, finding = report["findings"]
+    assert (identity["code"], identity["needs_action"]) == ("archive_identity", True)
+    assert "mediasync nas init" in identity["summary"]
     assert (finding["code"], finding["place"], finding["count"]) == ("unrecorded",
                                                                      "nas_archive", 1)
     table = runner.invoke(app, ["doctor", "-c", str(config)])

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mediasync import archive_identity
+from mediasync.archive import MARKER_NAME, NasArchive
 from mediasync.doctor import DoctorReport, Finding, diagnose
 from mediasync.doctor_fixes import apply_fix
 from mediasync.errors import ConfigError
@@ -63,6 +65,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
                   "icloud_delete"):
         settings.resolve(getattr(settings.workflow, place)).mkdir(parents=True)
     ledger = SqliteLedger(settings.base_dir / "ledger.db")
+    archive_identity.init(ledger, NasArchive(settings.resolve(settings.workflow.nas_archive)),
+                          "seed")
     yield Site(settings, ledger)
     ledger.close()
 
@@ -154,6 +158,21 @@ def test_an_unmounted_archive_is_one_finding_not_one_per_file(site: Site) -> Non
     assert finding.count == 2 and "mount the NAS" in finding.fix
     assert report.places["nas_archive"] is None
     assert [f.code for f in report.findings] == ["archive_unreachable"]
+
+
+def test_an_empty_mount_point_is_not_the_archive(site: Site) -> None:
+    site.add("a.jpg", Stage.COMPLETED, working=False)
+    known = archive_identity.recorded(site.ledger)
+    assert known is not None
+    assert diagnose(site.settings, site.ledger).archive_identity == f"archive id {known.id}"
+    shutil.rmtree(site.folder("nas_archive"))
+    site.folder("nas_archive").mkdir()  # the mount point an unmounted NAS leaves behind
+    report = diagnose(site.settings, site.ledger)
+    finding = only(report, "archive_identity")
+    assert finding.needs_action and "mediasync nas init" in finding.fix
+    assert finding.summary.startswith(
+        f"NAS not mounted or not the archive (expected id {known.id})")
+    assert finding.summary.endswith(f"has no {MARKER_NAME}")
 
 
 def test_stray_files_in_working_folders_are_reported_per_folder(site: Site) -> None:
