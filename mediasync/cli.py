@@ -236,18 +236,23 @@ def config_init(
 def config_check(config: ConfigOption = None) -> None:
     """Report every problem with the configuration at once, one line each."""
     try:
-        problems = check_settings(load_settings(config))
+        settings = load_settings(config)
     except InvalidSettings as exc:  # every problem the file has, not only the first
-        problems = exc.problems
+        _print_problems(exc.problems)
     except ConfigError as exc:  # no file, or not TOML
         _fail(str(exc), code=2)
+    _print_problems(check_settings(settings))
+    identity = archive_identity_status(settings)
+    console.print("configuration OK" + (f"; archive: {identity[1]}" if identity else ""),
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_problems(problems: list[str]) -> None:
+    """One line each; exits 1 when there is any."""
     for problem in problems:
         errors.print(problem, highlight=False, markup=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
-    identity = archive_identity_status(settings)
-    console.print("configuration OK" + (f"; archive: {identity[1]}" if identity else ""),
-                  highlight=False, markup=False, soft_wrap=True)
 
 
 app.command()(operate.serve)
