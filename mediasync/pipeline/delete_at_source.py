@@ -1,9 +1,11 @@
 """Step 7's deleting half: files proven safe go through the deletion gate, the source
 deletes what it allows, and each deletion leaves its proof in the ledger.
 
-Candidates are all files of this source that were proven safe and are not deleted yet,
-also those completed in earlier runs: a file kept for keep_recent_days is deleted by the
-first run after it has aged.
+Deletes go in batches: each batch's proof rows are committed as intents before the
+source is asked, and closed from its answers after (interrupted_deletes.py closes what
+a killed run left open). Candidates are all files of this source that were proven safe
+and are not deleted yet, also those completed in earlier runs: a file kept for
+keep_recent_days is deleted by the first run after it has aged.
 """
 
 from __future__ import annotations
@@ -13,20 +15,41 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mediasync.deletion import Decision, DeletePolicy, SourceSignals, decide, proofs
+from mediasync.deletion import (
+    Decision,
+    DeletePolicy,
+    SourceSignals,
+    answers,
+    decide,
+    delete_batches,
+    intents,
+)
 from mediasync.model import MediaFile, Stage, SyncOperation
 from mediasync.pipeline.common import last_operation, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.pipeline.interrupted_deletes import Interrupted, resolve_interrupted
 from mediasync.sources.base import DeleteOutcome, SourceHealth
 
 COUNT_OPERATION = "source_count"  # sync_operations rows the shrink breaker compares
+# files per intents -> delete -> answers round: one ledger transaction each side, and at
+# most this many intents for the next run to resolve after a kill
+DELETE_BATCH = 100
 
 
 def delete_proven(ctx: RunContext, report: StepReport) -> str:
     """Delete what the gate allows; returns a sentence for the step's message."""
+    interrupted = Interrupted() if ctx.dry_run else resolve_interrupted(ctx)
+    done = _delete_allowed(ctx, report, blocked=interrupted.left_open > 0)
+    before = interrupted.sentence()
+    return f"{before}; {done}" if before else done
+
+
+def _delete_allowed(ctx: RunContext, report: StepReport, blocked: bool) -> str:
     policy = DeletePolicy.from_settings(ctx.settings, ctx.dry_run)
     if not policy.enabled or not ctx.source.features.can_delete:
         return "source deletion is off"
+    if blocked:
+        return "nothing deleted at the source"
     candidates = _candidates(ctx)
     if not candidates:
         return "nothing to delete at the source"
@@ -36,9 +59,9 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
         report.planned += [_plan(d) for d in decisions]
         return f"would delete {sum(d.allowed for d in decisions)} files at the source"
     allowed = [d.file for d in decisions if d.allowed]
-    outcomes = ctx.source.delete(allowed) if allowed else []
-    ctx.ledger.record_deletions(proofs(outcomes, allowed, ctx.run_id))
-    _note_skipped(ctx, allowed, outcomes)
+    outcomes: list[DeleteOutcome] = []
+    for batch in delete_batches(allowed, DELETE_BATCH):
+        outcomes += _delete_batch(ctx, batch)
     if signals.asset_count is not None:
         # our own deletes are no shrink: the next run compares with what is left
         _record_count(ctx, signals.asset_count - _assets_deleted(allowed, outcomes))
@@ -46,6 +69,15 @@ def delete_proven(ctx: RunContext, report: StepReport) -> str:
     kept = [d.reason for d in decisions if not d.allowed] + \
         [o.reason for o in outcomes if not o.deleted]
     return f"deleted {deleted} at the source" + (f"; kept {_tally(kept)}" if kept else "")
+
+
+def _delete_batch(ctx: RunContext, batch: Sequence[MediaFile]) -> list[DeleteOutcome]:
+    """Intents committed, then the source asked, then its answers committed: a kill at
+    any point leaves each file's proof row, which the next run resolves."""
+    ctx.ledger.record_intents(intents(batch, ctx.run_id))
+    outcomes = ctx.source.delete(batch)
+    ctx.ledger.resolve_intents(answers(batch, outcomes))
+    return outcomes
 
 
 def _candidates(ctx: RunContext) -> list[MediaFile]:
@@ -80,17 +112,6 @@ def _assets_deleted(files: Sequence[MediaFile], outcomes: Sequence[DeleteOutcome
 def _previous_count(ctx: RunContext) -> int | None:
     operation = last_operation(ctx, COUNT_OPERATION, look_back=20)
     return operation.files_scanned if operation is not None else None
-
-
-def _note_skipped(ctx: RunContext, files: Sequence[MediaFile],
-                  outcomes: Sequence[DeleteOutcome]) -> None:
-    """A file the source would not delete (changed there since listing, say) says why."""
-    by_id = {m.source_id: m for m in files}
-    for outcome in outcomes:
-        media = by_id.get(outcome.source_id)
-        if not outcome.deleted and media is not None and media.id is not None:
-            ctx.ledger.update(media.id, ctx.run_id,
-                              error=f"not deleted at the source: {outcome.reason}")
 
 
 def _plan(decision: Decision) -> dict[str, Any]:
