@@ -33,6 +33,7 @@ from mediasync.supabase_client import SupabaseConnection, connect
 
 MAX_PER_CALL = 1000  # Storage's limit for remove and create_signed_urls
 PLACEHOLDER = ".emptyFolderPlaceholder"
+NOT_REMOVED = "Storage did not list it among the objects it removed"
 T = TypeVar("T")
 
 
@@ -174,10 +175,26 @@ class BucketSource:
         return self.download_object(BucketObject(asset.source_id, asset.size), dest)
 
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
+        """Storage's word: a key counts as deleted only when its answer lists it (a key
+        it refuses, or that was gone already, is left out without an error)."""
         removed = self.remove([f.source_id for f in files])
         return [DeleteOutcome(f.source_id, f.source_id in removed,
-                              None if f.source_id in removed else "not found in the bucket")
+                              None if f.source_id in removed else NOT_REMOVED)
                 for f in files]
+
+    def still_present(self, files: Sequence[MediaFile]) -> set[str]:
+        """Source ids among `files` that the bucket still holds, asked now: one listing
+        of each folder they are in."""
+        folders: dict[str, set[str]] = {}
+        for media in files:
+            folder, _, name = media.source_id.rpartition("/")
+            folders.setdefault(folder, set()).add(name)
+        present: set[str] = set()
+        for folder, names in folders.items():
+            held = {entry["name"] for entry in self._folder_entries(folder)
+                    if entry.get("id") is not None or entry.get("metadata") is not None}
+            present |= {f"{folder}/{n}" if folder else n for n in names & held}
+        return present
 
     # objects -----------------------------------------------------------------------------
     def download_object(self, obj: BucketObject, dest: Path) -> Downloaded:
