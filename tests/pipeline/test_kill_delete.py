@@ -20,7 +20,8 @@ from mediasync.model import Stage
 from mediasync.pipeline.steps import STEPS, open_context
 from tests.helpers import Workspace, sha256
 
-FILES = 1200
+FILES = 400
+PADDING = 500_000  # a delete re-hashes each file: batches last long enough to kill inside
 KILLS = 20
 SETTINGS = """
 [guards]
@@ -38,7 +39,7 @@ def _library(folder: Path) -> dict[str, str]:
     picture = seed.read_bytes()
     made = {}
     for n in range(FILES):
-        data = picture + os.urandom(20_000)  # decoders stop at the end marker
+        data = picture + os.urandom(PADDING)  # decoders stop at the end marker
         (folder / f"IMG_{n:04d}.jpg").write_bytes(data)
         made[f"IMG_{n:04d}.jpg"] = hashlib.sha256(data).hexdigest()
     return made
