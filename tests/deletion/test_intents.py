@@ -138,3 +138,30 @@ def test_doctor_calls_an_unconfirmed_delete_mediasync_s_own(proven: Workspace,
     assert found["delete_unconfirmed"].examples == ["A.jpg (A.jpg)"]
     assert "deleted by mediasync; the next run confirms it" in found["delete_unconfirmed"].summary
     assert found["removed_at_source"].examples == ["B.jpg (B.jpg)"]
+
+
+class _CannotTell:
+    """The folder source as a source without still_present would be (iCloud before it
+    had one): everything else passes through."""
+
+    def __init__(self, inner: FolderSource) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        if name == "still_present":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_no_delete_while_intents_stay_unresolved(proven: Workspace, ledger: Ledger) -> None:
+    _killed_run(ledger, ("A.jpg",))
+    ctx = open_context(proven.settings(), "run-test")
+    try:
+        ctx.source = _CannotTell(ctx.source)  # type: ignore[arg-type,assignment]
+        message = STEPS[6].run(ctx).message
+    finally:
+        ctx.ledger.close()
+    assert "1 interrupted deletes left open" in message
+    assert "nothing deleted at the source" in message
+    assert sorted(p.name for p in proven.library.iterdir()) == list(NAMES)
+    assert len(ledger.open_intents(_file(ledger, "A.jpg").source)) == 1
