@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from mediasync.ledger.base import DeletionState
+from mediasync.ledger.sqlite import SqliteLedger
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import Stage
 from mediasync.pipeline.steps import STEPS, open_context
@@ -85,7 +86,7 @@ def _kill_at_random_point(process: subprocess.Popen[bytes], library: Path,
 
 
 def _open_intents(workspace: Workspace) -> int:
-    ledger = workspace.ledger()
+    ledger = SqliteLedger(workspace.root / "mediasync.db", read_only=True)  # the next run writes
     try:
         return len(ledger.open_intents(ledger.files_where(filename="IMG_0000.jpg")[0].source))
     finally:
