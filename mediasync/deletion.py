@@ -17,12 +17,12 @@ and every member of its group (a live photo's image and MOV) passes as well.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mediasync.errors import UnsafeDelete
-from mediasync.ledger.base import DeletionProof
+from mediasync.ledger.base import DeleteAnswer, DeletionProof, DeletionState
 from mediasync.model import UNARCHIVED_PARTS, MediaFile, Stage
 from mediasync.settings import DeleteGuards, Settings
 from mediasync.sources.base import DeleteOutcome
@@ -220,6 +220,18 @@ def _age_key(file: MediaFile) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def delete_batches(files: Sequence[MediaFile], size: int) -> Iterator[list[MediaFile]]:
+    """`files` in batches of about `size`, a group never split between two batches."""
+    batch: list[MediaFile] = []
+    for members in _groups(files).values():
+        if batch and len(batch) + len(members) > size:
+            yield batch
+            batch = []
+        batch += members
+    if batch:
+        yield batch
+
+
 def _groups(files: Iterable[MediaFile]) -> dict[str, list[MediaFile]]:
     """Files that are deleted together; a file without a group is its own."""
     groups: dict[str, list[MediaFile]] = {}
@@ -229,13 +241,29 @@ def _groups(files: Iterable[MediaFile]) -> dict[str, list[MediaFile]]:
     return groups
 
 
-def proofs(outcomes: Iterable[DeleteOutcome], files: Iterable[MediaFile],
-           run_id: str | None, at: datetime | None = None) -> list[DeletionProof]:
-    """Proof records for the files the source reports deleted."""
-    by_id = {f.source_id: f for f in files}
+def intents(files: Iterable[MediaFile], run_id: str | None,
+            at: datetime | None = None) -> list[DeletionProof]:
+    """The proof rows written, as intents, before the source is asked to delete `files`."""
     when = at or datetime.now(UTC)
-    return [_proof(by_id[o.source_id], run_id, when) for o in outcomes
-            if o.deleted and o.source_id in by_id]
+    return [_proof(file, run_id, when) for file in files]
+
+
+def answers(files: Iterable[MediaFile], outcomes: Iterable[DeleteOutcome],
+            at: datetime | None = None) -> list[DeleteAnswer]:
+    """How each file's intent closes: only an outcome that says deleted confirms it; a
+    file the source said nothing about is kept."""
+    by_id = {o.source_id: o for o in outcomes}
+    when = at or datetime.now(UTC)
+    result = []
+    for file in files:
+        assert file.id is not None  # _proof refused it before the source was asked
+        outcome = by_id.get(file.source_id)
+        if outcome is None:
+            result.append(DeleteAnswer(file.id, False, when, "the source did not answer for it"))
+        else:
+            result.append(DeleteAnswer(file.id, outcome.deleted, when,
+                                       None if outcome.deleted else outcome.reason))
+    return result
 
 
 def _proof(file: MediaFile, run_id: str | None, when: datetime) -> DeletionProof:
@@ -244,4 +272,5 @@ def _proof(file: MediaFile, run_id: str | None, when: datetime) -> DeletionProof
                            subject=file.source_id)
     return DeletionProof(file_id=file.id, source_id=file.source_id, nas_path=file.nas_path,
                          nas_hash=file.nas_hash, pixel_version=file.pixel_version,
-                         run_id=run_id, deleted_at=when)
+                         run_id=run_id, deleted_at=when, source=file.source,
+                         state=DeletionState.INTENT)

@@ -222,10 +222,19 @@ class _Doctor:
         new = [a for a in listed if a.source_id not in recorded]
         changed = _changed(source, ours, listed)
         present = {a.source_id for a in listed}
+        # mediasync's own deletes: confirmed ones set source_deleted_at; an open intent
+        # is a delete whose answer a killed run did not read
+        deleting = {p.file_id for p in self.ledger.open_intents(source.name)}
+        unanswered = [m for m in ours if m.id in deleting and m.source_deleted_at is None]
         gone = [m for m in ours if m.source_id not in present and m.source_deleted_at is None
-                and m.workflow_stage not in _GIVEN_UP]
+                and m.workflow_stage not in _GIVEN_UP and m.id not in deleting]
         early = [m for m in gone if not m.nas_archived]
         return [
+            _finding("delete_unconfirmed", "source", False,
+                     "deleted by mediasync; the next run confirms it (a run was stopped"
+                     " before it read the source's answer)", "mediasync run",
+                     [m for m in unanswered if m.source_id not in present],
+                     [m.label for m in unanswered if m.source_id not in present]),
             _finding("not_imported", "source", False, "at the source, not in the ledger yet",
                      "mediasync run", [], [a.source_id for a in new],
                      dates=[a.created for a in new]),

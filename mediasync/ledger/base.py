@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from mediasync.model import (
@@ -45,6 +46,14 @@ class FileRecord:
     updated_at: datetime | None = None
 
 
+class DeletionState(StrEnum):
+    """Where a source delete stands; its proof row is written before the source is asked."""
+
+    INTENT = "intent"  # about to ask the source (or asked, and killed before the answer)
+    CONFIRMED = "confirmed"  # the source's answer says the file is gone
+    KEPT = "kept"  # not deleted: `answer` says why
+
+
 @dataclass
 class DeletionProof:
     """Why a source delete was allowed, kept for ever beside the file."""
@@ -55,7 +64,25 @@ class DeletionProof:
     nas_hash: str
     pixel_version: str | None
     run_id: str | None
-    deleted_at: datetime
+    deleted_at: datetime  # when the intent was written, then when it was closed
+    source: str | None = None  # the ledger's `source` of the file
+    state: DeletionState = DeletionState.CONFIRMED
+    answer: str | None = None  # the source's word, when kept
+
+
+def kept_error(answer: str | None) -> str:
+    """The `error` of a file the source did not delete."""
+    return f"not deleted at the source: {answer or 'no answer'}"
+
+
+@dataclass(frozen=True)
+class DeleteAnswer:
+    """How an open intent closes: the file is gone at the source, or it is kept there."""
+
+    file_id: int
+    deleted: bool
+    at: datetime
+    answer: str | None = None  # why it is kept; also written to the file's `error`
 
 
 @runtime_checkable
@@ -134,7 +161,21 @@ class Ledger(Protocol):
 
     def events(self, file_id: int) -> list[StageEvent]: ...
 
-    def record_deletions(self, proofs: Sequence[DeletionProof]) -> None: ...
+    def record_intents(self, proofs: Sequence[DeletionProof]) -> None:
+        """Write these proofs as open intents (whatever their `state`), in one
+        transaction, before the source is asked to delete the files."""
+        ...
+
+    def resolve_intents(self, answers: Sequence[DeleteAnswer]) -> None:
+        """Close the files' open intents, in one transaction: a deleted file's proof is
+        confirmed and its `source_deleted_at` set; a kept file's proof records the answer,
+        and its `error` says "not deleted at the source: <answer>"."""
+        ...
+
+    def open_intents(self, source: str) -> list[DeletionProof]:
+        """The intents of this source no answer has closed (a run was killed while it
+        deleted), by an indexed lookup."""
+        ...
 
     def deletions(self, file_id: int) -> list[DeletionProof]: ...
 

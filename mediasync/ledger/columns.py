@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from mediasync.ledger.base import DeletionProof, FileRecord
+from mediasync.ledger.base import DeletionProof, DeletionState, FileRecord
 from mediasync.model import MediaFile, MediaType, Stage, StageEvent, SyncOperation
 
 MEDIA_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MediaFile))
@@ -86,7 +86,9 @@ def decode_deletion(row: dict[str, Any]) -> DeletionProof:
     return DeletionProof(file_id=row["file_id"], source_id=row["source_id"],
                          nas_path=row["nas_path"], nas_hash=row["nas_hash"],
                          pixel_version=row["pixel_version"], run_id=row["run_id"],
-                         deleted_at=from_text_time(row["deleted_at"]))  # type: ignore[arg-type]
+                         deleted_at=from_text_time(row["deleted_at"]),  # type: ignore[arg-type]
+                         source=row["source"], state=DeletionState(row["state"]),
+                         answer=row["answer"])
 
 
 def decode_operation(row: dict[str, Any]) -> SyncOperation:

@@ -13,7 +13,14 @@ from itertools import groupby
 from typing import Any
 
 from mediasync.errors import LedgerError
-from mediasync.ledger.base import TABLES, DeletionProof, FileRecord
+from mediasync.ledger.base import (
+    TABLES,
+    DeleteAnswer,
+    DeletionProof,
+    DeletionState,
+    FileRecord,
+    kept_error,
+)
 from mediasync.ledger.changes import CLAIM_COLUMNS, check_note
 from mediasync.ledger.columns import (
     check_columns,
@@ -150,18 +157,40 @@ class SqlLedger:
                            (file_id,))
         return [decode_event(r) for r in rows]
 
-    def record_deletions(self, proofs: Sequence[DeletionProof]) -> None:
+    def record_intents(self, proofs: Sequence[DeletionProof]) -> None:
         if not proofs:
             return
+        self._execute_many([(
+            "INSERT INTO source_deletions (file_id, source_id, nas_path, nas_hash,"
+            " pixel_version, run_id, deleted_at, source, state)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(p.file_id, p.source_id, p.nas_path, p.nas_hash, p.pixel_version, p.run_id,
+              self._time(p.deleted_at), p.source, DeletionState.INTENT.value)
+             for p in proofs])])
+
+    def resolve_intents(self, answers: Sequence[DeleteAnswer]) -> None:
+        if not answers:
+            return
         now = self._time(utcnow())
+        gone = [a for a in answers if a.deleted]
+        kept = [a for a in answers if not a.deleted]
+        close = ("UPDATE source_deletions SET state = ?, answer = ?, deleted_at = ?"
+                 " WHERE file_id = ? AND state = 'intent'")
         self._execute_many([
-            ("INSERT INTO source_deletions (file_id, source_id, nas_path, nas_hash,"
-             " pixel_version, run_id, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-             [(p.file_id, p.source_id, p.nas_path, p.nas_hash, p.pixel_version, p.run_id,
-               self._time(p.deleted_at)) for p in proofs]),
+            (close, [(DeletionState.CONFIRMED.value, None, self._time(a.at), a.file_id)
+                     for a in gone]),
             ("UPDATE media_files SET source_deleted_at = ?, updated_at = ? WHERE id = ?",
-             [(self._time(p.deleted_at), now, p.file_id) for p in proofs]),
+             [(self._time(a.at), now, a.file_id) for a in gone]),
+            (close, [(DeletionState.KEPT.value, a.answer, self._time(a.at), a.file_id)
+                     for a in kept]),
+            ("UPDATE media_files SET error = ?, updated_at = ? WHERE id = ?",
+             [(kept_error(a.answer), now, a.file_id) for a in kept]),
         ])
+
+    def open_intents(self, source: str) -> list[DeletionProof]:
+        rows = self._query("SELECT * FROM source_deletions WHERE source = ?"
+                           " AND state = 'intent' ORDER BY file_id", (source,))
+        return [decode_deletion(r) for r in rows]
 
     def deletions(self, file_id: int) -> list[DeletionProof]:
         rows = self._query("SELECT * FROM source_deletions WHERE file_id = ? ORDER BY id",

@@ -21,6 +21,12 @@ from mediasync.ledger.sql import Batch, Rows, SqlLedger, marks
 from mediasync.model import MediaFile, Stage, StageChange
 
 _INSERT_COLUMNS = tuple(c for c in MEDIA_COLUMNS if c != "id")
+_DELETION_STATE_COLUMNS = (
+    ("source", "TEXT"),
+    ("state", "TEXT NOT NULL DEFAULT 'confirmed'"
+              " CHECK (state IN ('intent', 'confirmed', 'kept'))"),
+    ("answer", "TEXT"),
+)
 
 
 class SqliteLedger(SqlLedger):
@@ -82,8 +88,21 @@ class SqliteLedger(SqlLedger):
             for column in CLAIM_COLUMNS:
                 if column not in present:
                     self._db.execute(f"ALTER TABLE media_files ADD COLUMN {column} TEXT")
+            self._add_deletion_states()
         script = resources.files("mediasync.ledger").joinpath("sqlite_schema.sql").read_text()
         self._db.executescript(script)
+
+    def _add_deletion_states(self) -> None:
+        """Migration 20261206041500 on a ledger made before it: the rows it has were all
+        written after a confirmed delete, which is what the column default says."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(source_deletions)")}
+        if not present or "state" in present:
+            return  # the script makes the table whole, or it is up to date
+        with self._db:
+            for column, kind in _DELETION_STATE_COLUMNS:
+                self._db.execute(f"ALTER TABLE source_deletions ADD COLUMN {column} {kind}")
+            self._db.execute("UPDATE source_deletions SET source = (SELECT m.source FROM"
+                             " media_files m WHERE m.id = source_deletions.file_id)")
 
     def migrate(self) -> None:
         if not self.read_only:

@@ -67,8 +67,14 @@ CREATE TABLE IF NOT EXISTS source_deletions (
     nas_hash TEXT NOT NULL,
     pixel_version TEXT,
     run_id TEXT,
-    deleted_at TEXT NOT NULL
+    deleted_at TEXT NOT NULL,  -- when the intent was written, then when it was closed
+    source TEXT,
+    state TEXT NOT NULL DEFAULT 'confirmed' CHECK (state IN ('intent', 'confirmed', 'kept')),
+    answer TEXT  -- the source's word when the file was kept
 );
+CREATE INDEX IF NOT EXISTS source_deletions_file ON source_deletions (file_id, id);
+CREATE INDEX IF NOT EXISTS source_deletions_open ON source_deletions (source, file_id)
+    WHERE state = 'intent';
 
 CREATE TABLE IF NOT EXISTS sync_operations (
     id INTEGER PRIMARY KEY,
@@ -101,3 +107,5 @@ CREATE INDEX IF NOT EXISTS file_records_generation ON file_records (root, scan_g
 
 INSERT OR IGNORE INTO schema_migrations (version, name, applied_at)
     VALUES ('20261121170000', 'initial', strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'));
+INSERT OR IGNORE INTO schema_migrations (version, name, applied_at)
+    VALUES ('20261206041500', 'deletion_intents', strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'));

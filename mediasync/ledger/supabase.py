@@ -31,7 +31,15 @@ from supabase import Client, SupabaseException, create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from mediasync.errors import ConfigError, LedgerError
-from mediasync.ledger.base import DEFAULT_LEASE_SECONDS, TABLES, DeletionProof, FileRecord
+from mediasync.ledger.base import (
+    DEFAULT_LEASE_SECONDS,
+    TABLES,
+    DeleteAnswer,
+    DeletionProof,
+    DeletionState,
+    FileRecord,
+    kept_error,
+)
 from mediasync.ledger.changes import (
     CLAIM_COLUMNS,
     EVENT_COLUMNS,
@@ -96,6 +104,11 @@ def encode(column: str, value: Any) -> Any:
 def filter_value(column: str, value: Any) -> Any:
     encoded = encode(column, value)
     return json.dumps(encoded, sort_keys=True) if column in JSON_COLUMNS else encoded
+
+
+def _same_answer(answer: DeleteAnswer) -> tuple[bool, str, str]:
+    """Answers that one request per table can write."""
+    return answer.deleted, to_text_time(answer.at) or "", answer.answer or ""
 
 
 def quoted(value: str) -> str:
@@ -368,18 +381,47 @@ class SupabaseLedger:
                           .eq("file_id", file_id).order("id"))
         return [decode_event(r) for r in rows]
 
-    def record_deletions(self, proofs: Sequence[DeletionProof]) -> None:
+    def record_intents(self, proofs: Sequence[DeletionProof]) -> None:
         if not proofs:
             return
         self._writable()
         self._insert("source_deletions", [
             {"file_id": p.file_id, "source_id": p.source_id, "nas_path": p.nas_path,
              "nas_hash": p.nas_hash, "pixel_version": p.pixel_version, "run_id": p.run_id,
-             "deleted_at": to_text_time(p.deleted_at)} for p in proofs])
-        snapshot = self._snapshot(p.file_id for p in proofs)
-        self._upsert("media_files", [
-            {**snapshot[p.file_id], "source_deleted_at": to_text_time(p.deleted_at)}
-            for p in proofs if p.file_id in snapshot], on_conflict="id")
+             "deleted_at": to_text_time(p.deleted_at), "source": p.source,
+             "state": DeletionState.INTENT.value} for p in proofs])
+
+    def resolve_intents(self, answers: Sequence[DeleteAnswer]) -> None:
+        """The file first, its proof after: a break in between leaves the intent open with
+        the file already marked, and the next run closes it by asking the source."""
+        if not answers:
+            return
+        self._writable()
+        for (deleted, at, answer), group in groupby(sorted(answers, key=_same_answer),
+                                                    key=_same_answer):
+            ids = [a.file_id for a in group]
+            kept = None if deleted else answer or None
+            marked = {"source_deleted_at": at} if deleted else {"error": kept_error(kept)}
+            closed = {"state": (DeletionState.CONFIRMED if deleted else DeletionState.KEPT).value,
+                      "answer": kept, "deleted_at": at}
+            self._patch_ids("media_files", "id", ids, marked, state=None)
+            self._patch_ids("source_deletions", "file_id", ids, closed,
+                            state=DeletionState.INTENT.value)
+
+    def _patch_ids(self, table: str, key: str, ids: Sequence[int], values: dict[str, Any],
+                   state: str | None) -> None:
+        for chunk in chunks(ids, ID_CHUNK):
+            query = self._table(table).update(values, returning=ReturnMethod.minimal) \
+                .in_(key, list(chunk))
+            if state is not None:
+                query = query.eq("state", state)
+            self._run(query)
+
+    def open_intents(self, source: str) -> list[DeletionProof]:
+        rows = self._rows(lambda: self._table("source_deletions").select("*")
+                          .eq("source", source).eq("state", DeletionState.INTENT.value)
+                          .order("id"))
+        return [decode_deletion(r) for r in rows]
 
     def deletions(self, file_id: int) -> list[DeletionProof]:
         rows = self._rows(lambda: self._table("source_deletions").select("*")

@@ -33,9 +33,12 @@ class Downloaded:
 
 @dataclass(frozen=True)
 class DeleteOutcome:
+    """The source's word on one delete: `deleted` only when its answer confirms it (the
+    record returned deleted, the key in the list removed, the path gone afterwards)."""
+
     source_id: str
     deleted: bool
-    reason: str | None = None  # why not, when not
+    reason: str | None = None  # why not, when not: the source's answer
 
 
 @runtime_checkable
@@ -102,4 +105,14 @@ class SourceHealth(Protocol):
 
     def count_assets(self) -> int:
         """How many assets the source holds now, by its own count."""
+        ...
+
+
+@runtime_checkable
+class PresenceCheck(Protocol):
+    """Optional: a source that can say which files it still holds. Step 7 asks it about
+    deletes a killed run left unanswered (open intents) before it deletes anything."""
+
+    def still_present(self, files: Sequence[MediaFile]) -> set[str]:
+        """Source ids among `files` that the source still holds, asked now."""
         ...

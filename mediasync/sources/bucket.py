@@ -33,6 +33,7 @@ from mediasync.supabase_client import SupabaseConnection, connect
 
 MAX_PER_CALL = 1000  # Storage's limit for remove and create_signed_urls
 PLACEHOLDER = ".emptyFolderPlaceholder"
+NOT_REMOVED = "Storage did not list it among the objects it removed"
 T = TypeVar("T")
 
 
@@ -180,15 +181,37 @@ class BucketSource:
         return self.download_object(BucketObject(asset.source_id, asset.size), dest)
 
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
-        # Storage removes a key whatever it holds now: an object replaced since its
-        # download must not go on the strength of the old bytes' proof (one listing)
-        listed = {obj.key: obj for obj in self.list_objects()}
+        """Storage removes a key whatever it holds now, so an object replaced since its
+        download is kept (the old bytes' proof is not its proof); and a key counts as
+        deleted only when Storage's answer lists it (a key it refuses, or that was gone
+        already, is left out without an error)."""
+        listed = self._listed(files)
         refused = {f.source_id: _changed(f, listed.get(f.source_id)) for f in files}
         removed = self.remove([f.source_id for f in files if refused[f.source_id] is None])
         return [DeleteOutcome(f.source_id, f.source_id in removed,
                               None if f.source_id in removed
-                              else refused[f.source_id] or "not found in the bucket")
+                              else refused[f.source_id] or NOT_REMOVED)
                 for f in files]
+
+    def still_present(self, files: Sequence[MediaFile]) -> set[str]:
+        """Source ids among `files` that the bucket still holds, asked now."""
+        return set(self._listed(files))
+
+    def _listed(self, files: Sequence[MediaFile]) -> dict[str, BucketObject]:
+        """The objects under the keys of `files` as Storage lists them now: one listing of
+        each folder they are in, not of the whole bucket."""
+        folders: dict[str, set[str]] = {}
+        for media in files:
+            folder, _, name = media.source_id.rpartition("/")
+            folders.setdefault(folder, set()).add(name)
+        found: dict[str, BucketObject] = {}
+        for folder, names in folders.items():
+            for entry in self._folder_entries(folder):
+                is_file = entry.get("id") is not None or entry.get("metadata") is not None
+                if is_file and entry["name"] in names:
+                    key = f"{folder}/{entry['name']}" if folder else entry["name"]
+                    found[key] = _object(key, entry.get("metadata"), entry.get("updated_at"))
+        return found
 
     # objects -----------------------------------------------------------------------------
     def download_object(self, obj: BucketObject, dest: Path) -> Downloaded:

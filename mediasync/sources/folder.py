@@ -98,6 +98,7 @@ class FolderSource:
         return Downloaded(written.path, written.size, written.sha256)
 
     def delete(self, files: Sequence[MediaFile]) -> list[DeleteOutcome]:
+        self._check_root()  # an unmounted card would make every file look deleted
         return [self._delete_one(media) for media in files]
 
     def _delete_one(self, media: MediaFile) -> DeleteOutcome:
@@ -111,4 +112,22 @@ class FolderSource:
             return DeleteOutcome(media.source_id, False, "already gone from the source")
         except OSError as exc:
             return DeleteOutcome(media.source_id, False, f"cannot delete: {exc.strerror}")
+        if _exists(path):  # the folder's own word: the path must be gone afterwards
+            return DeleteOutcome(media.source_id, False, "still there after it was unlinked")
         return DeleteOutcome(media.source_id, True)
+
+    def still_present(self, files: Sequence[MediaFile]) -> set[str]:
+        """Source ids among `files` that the source still holds, asked now."""
+        self._check_root()
+        return {m.source_id for m in files if _exists(self._path_of(m.source_id))}
+
+
+def _exists(path: bytes | Path) -> bool:
+    """Whether anything is at `path`; when that cannot be told, it counts as there."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True

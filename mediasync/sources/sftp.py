@@ -14,6 +14,7 @@ can never be deleted on the strength of another file's copy.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
@@ -138,19 +139,47 @@ class SftpSource:
 
     def _delete_one(self, media: MediaFile) -> DeleteOutcome:
         remote = self.remote_path(media.source_id)
-        return self.link.call(lambda sftp: self._remove(sftp, remote, media))
+        asked: list[bool] = []  # survives a retry on a new connection
+        return self.link.call(lambda sftp: self._remove(sftp, remote, media, asked))
 
-    async def _remove(self, sftp: asyncssh.SFTPClient, remote: bytes,
-                      media: MediaFile) -> DeleteOutcome:
+    async def _remove(self, sftp: asyncssh.SFTPClient, remote: bytes, media: MediaFile,
+                      asked: list[bool]) -> DeleteOutcome:
         try:
             # never delete bytes we have not archived: the file may have been replaced
             if await sftp_sha256(sftp, remote) != media.content_hash:
                 return DeleteOutcome(media.source_id, False, "changed at the source since download")
+            asked.append(True)
             await sftp.remove(remote)
         except asyncssh.SFTPNoSuchFile:
-            return DeleteOutcome(media.source_id, False, "already gone from the source")
+            if not asked:
+                return DeleteOutcome(media.source_id, False, "already gone from the source")
+            # the connection dropped after the remove was sent: the check below decides
         except asyncssh.SFTPError as exc:
             raise_if_dropped(exc)
             return DeleteOutcome(media.source_id, False, f"cannot delete: {exc.reason}")
+        # the server's own word: the path must be gone afterwards
+        if await _exists(sftp, remote):
+            return DeleteOutcome(media.source_id, False, "still there after it was removed")
         return DeleteOutcome(media.source_id, True)
 
+    def still_present(self, files: Sequence[MediaFile]) -> set[str]:
+        """Source ids among `files` that the source still holds, asked now (one
+        connection, the questions pipelined)."""
+        async def ask(sftp: asyncssh.SFTPClient) -> set[str]:
+            found = await asyncio.gather(*(_exists(sftp, self.remote_path(m.source_id))
+                                           for m in files))
+            return {m.source_id for m, there in zip(files, found, strict=True) if there}
+
+        return self.link.call(ask)
+
+
+async def _exists(sftp: asyncssh.SFTPClient, remote: bytes) -> bool:
+    """Whether anything is at `remote`; when that cannot be told, it counts as there."""
+    try:
+        await sftp.lstat(remote)
+    except asyncssh.SFTPNoSuchFile:
+        return False
+    except asyncssh.SFTPError as exc:
+        raise_if_dropped(exc)
+        return True
+    return True

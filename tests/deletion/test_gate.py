@@ -11,11 +11,13 @@ from mediasync.deletion import (
     MAX_THROTTLED,
     DeletePolicy,
     SourceSignals,
+    answers,
     decide,
     deletion_enabled,
-    proofs,
+    intents,
 )
 from mediasync.errors import UnsafeDelete
+from mediasync.ledger.base import DeleteAnswer, DeletionState
 from mediasync.model import MediaFile, Stage
 from mediasync.settings import DeleteGuards, Settings
 from mediasync.sources.base import DeleteOutcome
@@ -204,17 +206,25 @@ def test_policy_from_settings_reads_pixel_and_guards() -> None:
     assert built.guards.max_deletes_per_run == 7
 
 
-def test_proofs_for_what_was_deleted() -> None:
-    files = [proven("A", id=1), proven("B", id=2)]
-    outcomes = [DeleteOutcome("A", True), DeleteOutcome("B", False, "CONFLICT")]
-    made = proofs(outcomes, files, run_id="run-1", at=NOW)
+def test_intents_carry_each_file_s_proof() -> None:
+    made = intents([proven("A", id=1), proven("B", id=2)], run_id="run-1", at=NOW)
     assert [(p.file_id, p.source_id, p.nas_path, p.nas_hash, p.pixel_version, p.run_id,
-             p.deleted_at) for p in made] == [(1, "A", "/nas/A", "h", "dev:7", "run-1", NOW)]
+             p.deleted_at, p.source, p.state) for p in made] == [
+        (n, s, f"/nas/{s}", "h", "dev:7", "run-1", NOW, "icloud:user", DeletionState.INTENT)
+        for n, s in ((1, "A"), (2, "B"))]
 
 
-def test_no_proof_without_a_ledger_id() -> None:
+def test_only_an_outcome_that_says_deleted_confirms() -> None:
+    files = [proven("A", id=1), proven("B", id=2), proven("C", id=3)]
+    outcomes = [DeleteOutcome("A", True), DeleteOutcome("B", False, "CONFLICT")]
+    assert answers(files, outcomes, at=NOW) == [
+        DeleteAnswer(1, True, NOW), DeleteAnswer(2, False, NOW, "CONFLICT"),
+        DeleteAnswer(3, False, NOW, "the source did not answer for it")]
+
+
+def test_no_intent_without_a_ledger_id() -> None:
     with pytest.raises(UnsafeDelete):
-        proofs([DeleteOutcome("A", True)], [proven("A", id=None)], run_id=None)
+        intents([proven("A", id=None)], run_id=None)
 
 
 def test_refused_for_a_version_superseded_at_the_source() -> None:

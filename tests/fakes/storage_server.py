@@ -13,7 +13,8 @@ mediasync makes through supabase-py (storage3):
 Objects are files under `root/<bucket>/`; their mtime is their `updated_at`. Errors carry
 Storage's body `{"statusCode": "...", "error": "...", "message": "..."}`. Faults on demand:
 a bad key answers 401, `unavailable` answers 503 so many times, `drop_once` cuts a
-download half way once per key, `latency`
+download half way once per key, `undeletable` keys are left out of a remove's answer
+(and kept), `latency`
 delays every answer (a stand-in for the network in benchmarks). Like the project's API
 gateway, it can pass other paths on (`upstreams`, e.g. /rest/v1/ to a PostgREST fake), so
 one project URL serves both.
@@ -110,6 +111,9 @@ class FakeStorage(LocalServer):
         self.list_v2 = list_v2  # False: answer list-v2 like a tenant without it
         self.latency = latency
         self.drop_once: set[str] = set()  # keys whose next download is cut half way
+        # keys a row-level security policy keeps from being removed: Storage leaves them
+        # out of its answer, with 200, as it does for keys the caller may not see
+        self.undeletable: set[str] = set()
         self.unavailable = 0  # answer this many requests with 503
         self.upstreams: dict[str, str] = {}  # path prefix -> base URL it is passed on to
         self.forwarder = httpx.Client(timeout=30)
@@ -210,6 +214,8 @@ class FakeStorage(LocalServer):
                 obj = self._object(bucket, key)
             except StorageFault:
                 continue  # a missing path is not an error
+            if key in self.undeletable:
+                continue
             removed.append({**obj.row(key), "bucket_id": bucket})
             obj.path.unlink()
             self._prune(bucket, obj.path.parent)

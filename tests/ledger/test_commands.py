@@ -14,7 +14,7 @@ from tests.fakes.postgrest_server import PostgrestServer
 from tests.ledger.conftest import SERVICE_KEY, empty_tables
 
 runner = CliRunner()
-VERSION = "20261121170000"
+VERSION = "20261206041500"
 
 
 def test_migrate_then_info_on_postgres(empty_pg_url: str, tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_migrate_then_info_on_postgres(empty_pg_url: str, tmp_path: Path) -> Non
 
     first = runner.invoke(app, ["migrate", "--url", empty_pg_url])
     assert first.exit_code == 0, first.output
-    assert f"applied {VERSION}" in first.output
+    assert f"applied 20261121170000, {VERSION}" in first.output
     again = runner.invoke(app, ["migrate", "--url", empty_pg_url])
     assert again.exit_code == 0 and "is up to date" in again.output
 

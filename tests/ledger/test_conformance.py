@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from mediasync.errors import IllegalTransition, LedgerError
-from mediasync.ledger.base import TABLES, DeletionProof, FileRecord, Ledger
+from mediasync.ledger.base import (
+    TABLES,
+    DeleteAnswer,
+    DeletionProof,
+    DeletionState,
+    FileRecord,
+    Ledger,
+)
 from mediasync.model import MediaFile, MediaType, Stage, StageChange, SyncOperation
 from tests.ledger.conftest import LedgerFactory
 
@@ -182,15 +189,68 @@ def test_update_changes_columns_but_never_the_stage(ledger: Ledger) -> None:
     assert len(ledger.events(fid)) == 1
 
 
-def test_record_deletions_keeps_the_proof(ledger: Ledger) -> None:
+def _proofs(files: list[MediaFile], when: datetime) -> list[DeletionProof]:
+    return [DeletionProof(file_id=f.id, source_id=f.source_id, nas_path=f"/nas/{n}",  # type: ignore[arg-type]
+                          nas_hash="cd" * 32, pixel_version="v1" if n else None,
+                          run_id="run-7", deleted_at=when, source=f.source,
+                          state=DeletionState.INTENT)
+            for n, f in enumerate(files)]
+
+
+def test_an_intent_is_kept_as_written_and_is_open(ledger: Ledger) -> None:
     files = added(ledger, 2)
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    proofs = [DeletionProof(file_id=f.id, source_id=f.source_id, nas_path=f"/nas/{n}",  # type: ignore[arg-type]
-                            nas_hash="cd" * 32, pixel_version="v1" if n else None,
-                            run_id="run-7", deleted_at=when) for n, f in enumerate(files)]
-    ledger.record_deletions(proofs)
+    proofs = _proofs(files, when)
+    ledger.record_intents(proofs)
     assert ledger.deletions(files[1].id) == [proofs[1]]  # type: ignore[arg-type]
-    assert ledger.get(files[0].id).source_deleted_at == when  # type: ignore[arg-type,union-attr]
+    assert ledger.open_intents("icloud") == proofs
+    assert ledger.open_intents("folder:/elsewhere") == []
+    assert ledger.get(files[0].id).source_deleted_at is None  # type: ignore[arg-type,union-attr]
+
+
+def test_answers_confirm_or_keep_each_intent_in_one_call(ledger: Ledger) -> None:
+    files = added(ledger, 3)
+    asked = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    answered = asked + timedelta(seconds=2)
+    ledger.record_intents(_proofs(files, asked))
+    ledger.resolve_intents([
+        DeleteAnswer(files[0].id, True, answered),  # type: ignore[arg-type]
+        DeleteAnswer(files[1].id, False, answered, "changed at the source"),  # type: ignore[arg-type]
+        DeleteAnswer(files[2].id, True, answered)])  # type: ignore[arg-type]
+    assert ledger.open_intents("icloud") == []
+    gone, kept = ledger.get(files[0].id), ledger.get(files[1].id)  # type: ignore[arg-type]
+    assert gone is not None and gone.source_deleted_at == answered and gone.error is None
+    assert kept is not None and kept.source_deleted_at is None
+    assert kept.error == "not deleted at the source: changed at the source"
+    [proof] = ledger.deletions(files[0].id)  # type: ignore[arg-type]
+    assert (proof.state, proof.answer, proof.deleted_at) == (DeletionState.CONFIRMED, None,
+                                                             answered)
+    assert proof.nas_path == "/nas/0" and proof.run_id == "run-7"
+    [refused] = ledger.deletions(files[1].id)  # type: ignore[arg-type]
+    assert (refused.state, refused.answer) == (DeletionState.KEPT, "changed at the source")
+
+
+def test_an_answer_closes_only_the_open_intent(ledger: Ledger) -> None:
+    [file] = added(ledger, 1)
+    first = datetime(2026, 1, 2, tzinfo=UTC)
+    ledger.record_intents(_proofs([file], first))
+    ledger.resolve_intents([DeleteAnswer(file.id, False, first, "busy")])  # type: ignore[arg-type]
+    ledger.record_intents(_proofs([file], first + timedelta(days=1)))
+    ledger.resolve_intents([DeleteAnswer(file.id, True, first + timedelta(days=1))])  # type: ignore[arg-type]
+    states = [(p.state, p.answer) for p in ledger.deletions(file.id)]  # type: ignore[arg-type]
+    assert states == [(DeletionState.KEPT, "busy"), (DeletionState.CONFIRMED, None)]
+
+
+def test_open_intents_are_per_source_and_many_close_in_one_call(ledger: Ledger) -> None:
+    here = added(ledger, 250, source="folder:/a")
+    there = ledger.add_files([media(n, source="folder:/b") for n in range(3)], run_id=None)
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    ledger.record_intents(_proofs(here + there, when))
+    assert len(ledger.open_intents("folder:/a")) == 250
+    ledger.resolve_intents([DeleteAnswer(f.id, True, when) for f in here])  # type: ignore[arg-type]
+    assert ledger.open_intents("folder:/a") == []
+    assert [p.file_id for p in ledger.open_intents("folder:/b")] == ids(there)
+    assert all(f.source_deleted_at == when for f in ledger.files_where(source="folder:/a"))
 
 
 def test_sync_operations_history(ledger: Ledger) -> None:
@@ -302,7 +362,7 @@ def test_read_only_ledger_refuses_every_write(make_ledger: LedgerFactory) -> Non
 
 def test_schema_version_and_table_counts(ledger: Ledger) -> None:
     added(ledger, 2)
-    assert ledger.schema_version() == "20261121170000"
+    assert ledger.schema_version() == "20261206041500"
     counts = ledger.table_counts()
     assert set(counts) == set(TABLES)
     assert (counts["media_files"], counts["stage_events"], counts["file_records"]) == (2, 2, 0)

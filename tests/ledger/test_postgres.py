@@ -59,7 +59,7 @@ def test_unreachable_server_is_one_line_without_the_password() -> None:
 def test_migrations_apply_once(pg_url: str) -> None:
     assert migrate_url(pg_url) == []  # the session's database is migrated already
     ledger = PostgresLedger(pg_url)
-    assert ledger.schema_version() == "20261121170000"
+    assert ledger.schema_version() == "20261206041500"
     ledger.close()
 
 

@@ -28,7 +28,7 @@ def test_a_sqlite_ledger_from_before_claims_is_upgraded_on_open(tmp_path: Path) 
     [claimed] = ledger.claim([Stage.DOWNLOADED], 5, owner="run")
     ledger.apply([StageChange(claimed.id, Stage.NAS_ARCHIVED)], run_id="run")  # type: ignore[arg-type]
     assert ledger.counts_by_stage() == {"nas_archived": 1}
-    assert ledger.schema_version() == "20261121170000"
+    assert ledger.schema_version() == "20261206041500"
     ledger.close()
 
 
