@@ -10,7 +10,8 @@ import contextlib
 import errno
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePath
@@ -80,6 +81,10 @@ class ArchiveTarget(Protocol):
     def reread(self, path: PurePath) -> str | None:
         """The sha256 of the file at `path` as the archive holds it now (not from a
         cache), None when there is no file there."""
+        ...
+
+    def reread_all(self, paths: Sequence[PurePath]) -> list[str | None]:
+        """`reread` for each path, in order, as fast as the archive allows."""
         ...
 
 
@@ -160,6 +165,11 @@ class NasArchive:
                 return any(not e.name.startswith(OWN_PREFIX) for e in entries)
         except OSError as exc:
             raise self._error(exc) from None
+
+    def reread_all(self, paths: Sequence[PurePath]) -> list[str | None]:
+        # two at a time: one file's hashing overlaps the other's reading
+        with ThreadPoolExecutor(self.parallel_transfers, thread_name_prefix="reread") as pool:
+            return list(pool.map(self.reread, paths))
 
     def reread(self, path: PurePath) -> str | None:
         try:

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import weakref
+from collections.abc import Sequence
 from pathlib import Path, PurePath, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
@@ -38,6 +39,9 @@ from mediasync.settings import Settings, SftpArchiveSettings
 from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
 
 PROBE_NAME = ".mediasync-write-test"
+# paths sent to the server's hasher before its first answer is read: one round trip for
+# a whole delete batch, and a bounded amount of input waiting in the session's window
+REREAD_BATCH = 256
 # OpenSSH connections for uploads: each is an sftp process and one on the server; past a
 # few, the server's CPU is the limit and sshd's MaxStartups (10 by default) comes near.
 MAX_LANES = 4
@@ -186,7 +190,11 @@ class SftpArchive:
         return any(not str(n).startswith(OWN_PREFIX) for n in names if n not in (".", ".."))
 
     def reread(self, path: PurePath) -> str | None:
-        return self.link.call(lambda sftp: self._reread(sftp, PurePosixPath(path)))
+        return self.reread_all([path])[0]
+
+    def reread_all(self, paths: Sequence[PurePath]) -> list[str | None]:
+        posix = [PurePosixPath(p) for p in paths]
+        return self.link.call(lambda sftp: self._reread_all(sftp, posix))
 
     # -- on the connection --------------------------------------------------------------
 
@@ -226,14 +234,29 @@ class SftpArchive:
             with contextlib.suppress(Exception):
                 await sftp.remove(temp)
 
-    async def _reread(self, sftp: asyncssh.SFTPClient, path: PurePosixPath) -> str | None:
-        """The server's hasher when it answers (one round trip per file); when it cannot
-        read the path, SFTP tells a missing file from one only SFTP can read."""
+    async def _reread_all(self, sftp: asyncssh.SFTPClient,
+                          paths: Sequence[PurePosixPath]) -> list[str | None]:
+        """The server's hasher asked about every path, one round trip per REREAD_BATCH; a
+        path it cannot read (or cannot be sent: a line break in it) is read over SFTP,
+        which tells a missing file from one only SFTP can read."""
+        digests: list[str | None] = [None] * len(paths)
         server = self._server_hash
-        if server is not None and "\n" not in str(path):
-            digest = await self._server_digest(server, server.root / path.relative_to(self.root))
-            if digest not in (None, "-"):
-                return digest
+        if server is not None:
+            askable = [i for i, path in enumerate(paths) if "\n" not in str(path)]
+            for first in range(0, len(askable), REREAD_BATCH):
+                chunk = askable[first:first + REREAD_BATCH]
+                lines = [os.fsencode(str(server.root / paths[i].relative_to(self.root)))
+                         for i in chunk]
+                answers = await self.link.ask_many(HASHERS[server.tool], lines) or []
+                for i, answer in zip(chunk, answers, strict=False):
+                    if answer != b"-":
+                        digests[i] = answer.decode("ascii", "replace")
+        for i, path in enumerate(paths):
+            if digests[i] is None:
+                digests[i] = await self._read_back(sftp, path)
+        return digests
+
+    async def _read_back(self, sftp: asyncssh.SFTPClient, path: PurePosixPath) -> str | None:
         try:
             if (await sftp.stat(str(path))).type != asyncssh.FILEXFER_TYPE_REGULAR:
                 return None

@@ -16,7 +16,7 @@ import asyncio
 import getpass
 import hashlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, NamedTuple, TypeVar
 
@@ -137,6 +137,12 @@ class SshLink:
         answer (from inside an operation). The command is started once per connection,
         since starting a session costs far more than the answer; None when the server
         refuses commands."""
+        answers = await self.ask_many(command, [line])
+        return answers[0] if answers is not None else None
+
+    async def ask_many(self, command: str, lines: Sequence[bytes]) -> list[bytes] | None:
+        """`ask` for many lines: every line is sent before the first answer is read, so a
+        batch costs one round trip, not one per line."""
         worker = self._workers.get(command)
         if worker is None:
             assert self._connection is not None, "ask runs inside call()"
@@ -146,11 +152,16 @@ class SshLink:
                 return None
             worker = self._workers[command] = (process, asyncio.Lock())
         process, turn = worker
-        async with turn:  # one question at a time: answers come back in order
-            process.stdin.write(line + b"\n")
-            answer = await process.stdout.readline()
-        if answer:
-            return answer.rstrip(b"\n")
+        answers: list[bytes] = []
+        async with turn:  # one batch at a time: answers come back in order
+            process.stdin.write(b"".join(line + b"\n" for line in lines))
+            for _ in lines:
+                answer = await process.stdout.readline()
+                if not answer:
+                    break
+                answers.append(answer.rstrip(b"\n"))
+        if len(answers) == len(lines):
+            return answers
         del self._workers[command]
         if self._connection is None or self._connection.is_closed():
             raise asyncssh.ConnectionLost(f"connection closed while running {command}")

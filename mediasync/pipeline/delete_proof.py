@@ -13,7 +13,6 @@ back to Pixel sync; it is not written yet.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Protocol
@@ -64,9 +63,9 @@ def prove_now(files: Sequence[MediaFile], checks: Sequence[CopyCheck]) -> Proof:
 
 class ArchiveCopies:
     """Each file's archived copy is under the archive root and re-reads, now, to the hash
-    of the bytes downloaded from the source. Reads run `archive.parallel_transfers` at a
-    time: two on a mounted NAS (one file's hashing overlaps the other's reading), more
-    over SFTP where each answer waits on the network."""
+    of the bytes downloaded from the source; the archive reads a batch as fast as it can
+    (two files at a time on a mounted NAS, one round trip to the server's hasher over
+    SFTP)."""
 
     kept_as = "archived copy lost: sent back to be archived again"
 
@@ -77,24 +76,28 @@ class ArchiveCopies:
         return rearchive(ctx, media, why)
 
     def refusals(self, files: Sequence[MediaFile]) -> dict[int, str]:
-        with ThreadPoolExecutor(self.archive.parallel_transfers,
-                                thread_name_prefix="proof") as pool:
-            reasons = pool.map(self._why_not, files)
-            return {m.id: why for m, why in zip(files, reasons, strict=True)
-                    if why is not None and m.id is not None}
+        reasons = {m.id: self._unreadable(m) for m in files if m.id is not None}
+        readable = [m for m in files if m.id is not None and reasons[m.id] is None]
+        digests = self.archive.reread_all([PurePath(m.nas_path or "") for m in readable])
+        for media, digest in zip(readable, digests, strict=True):
+            reasons[media.id] = _why_not(media, digest)  # type: ignore[index]
+        return {i: why for i, why in reasons.items() if why is not None}
 
-    def _why_not(self, media: MediaFile) -> str | None:
+    def _unreadable(self, media: MediaFile) -> str | None:
         if not (media.nas_path and media.content_hash):
             return "no archived copy recorded"
         path = PurePath(media.nas_path)
         if not path.is_relative_to(self.archive.root):
             return f"archived copy {path} is not under the archive root {self.archive.root}"
-        digest = self.archive.reread(path)
-        if digest is None:
-            return f"archived copy {path} is missing"
-        if digest != media.content_hash:
-            return f"archived copy {path} no longer reads back to the downloaded bytes"
         return None
+
+
+def _why_not(media: MediaFile, digest: str | None) -> str | None:
+    if digest is None:
+        return f"archived copy {media.nas_path} is missing"
+    if digest != media.content_hash:
+        return f"archived copy {media.nas_path} no longer reads back to the downloaded bytes"
+    return None
 
 
 class DeleteTimeProof:
