@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mediasync.ledger import open_ledger
+from mediasync.ledger.base import DeletionState
 from mediasync.model import MediaFile, Stage
 from mediasync.pipeline.context import StepReport
 from mediasync.pipeline.steps import STEPS, open_context
@@ -34,10 +35,12 @@ def run_steps(settings: Settings, run_id: str) -> list[StepReport]:
 
 
 def ledger_rows(settings: Settings) -> dict[str, tuple[MediaFile, int]]:
-    """Each file's ledger row and how many deletion proofs it has."""
+    """Each file's ledger row and how many confirmed deletion proofs it has (a delete the
+    source did not confirm leaves a kept row with its answer)."""
     ledger = open_ledger(settings.ledger.url, settings.base_dir)
     try:
-        return {m.source_id: (m, len(ledger.deletions(m.id)))  # type: ignore[attr-defined]
+        return {m.source_id: (m, sum(p.state == DeletionState.CONFIRMED
+                                     for p in ledger.deletions(m.id)))  # type: ignore[arg-type]
                 for m in ledger.files_at([Stage.COMPLETED])}
     finally:
         ledger.close()

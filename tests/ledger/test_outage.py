@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mediasync.archive import MARKER_NAME
 from mediasync.errors import LedgerError
 from mediasync.ledger.migrate import migrate_url
 from mediasync.ledger.postgres import PostgresLedger
@@ -65,5 +66,5 @@ def test_postgres_stopping_mid_step_fails_the_step_and_the_rerun_completes(
         moves = [e.to_stage for e in ledger.events(media.id)]  # type: ignore[arg-type]
         assert moves == [Stage.DOWNLOADED, Stage.NAS_ARCHIVED], media.label
     ledger.close()
-    stored = [p for p in workspace.nas.rglob("*") if p.is_file()]
+    stored = [p for p in workspace.nas.rglob("*") if p.is_file() and p.name != MARKER_NAME]
     assert len(stored) == FILES  # none lost, none stored twice

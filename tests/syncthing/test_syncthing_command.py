@@ -58,7 +58,8 @@ def test_stopped_phone_fails_the_device_check(tmp_path: Path, running_pair: Pair
 def test_missing_settings_are_named(tmp_path: Path, running_pair: Pair,
                                     shared: Shared) -> None:
     ws = PixelWorkspace.share(tmp_path, running_pair, shared)
-    ws.config.write_text(ws.config.read_text().replace('folder_id = "', 'label = "'))
+    ws.config.write_text("\n".join(line for line in ws.config.read_text().splitlines()
+                                   if not line.startswith("folder_id = ")))
     code, out = check(ws)
     assert code != 0
     assert "folder_id" in " ".join(out.split())
