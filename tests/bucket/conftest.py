@@ -14,7 +14,15 @@ from pydantic import SecretStr
 from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 
-from mediasync.settings import BucketSettings, Settings
+from mediasync.settings import (
+    BucketSettings,
+    CompressionSettings,
+    DeleteGuards,
+    LedgerSettings,
+    Settings,
+    SourceSettings,
+    WorkflowSettings,
+)
 from mediasync.sources.bucket import BucketSource, Retry
 from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage
@@ -111,3 +119,20 @@ retention_days = 14
 {extra}
 """)
     return config
+
+
+def pipeline_settings(tmp_path: Path, storage: FakeStorage, delete: bool) -> Settings:
+    """The bucket as the pipeline's source, every folder under tmp_path, compression off,
+    no keep-recent guard."""
+    return Settings(
+        source=SourceSettings(kind="bucket", delete=delete),
+        bucket=BucketSettings(url=storage.url, service_key=SecretStr(KEY), bucket=BUCKET),
+        workflow=WorkflowSettings(incoming=tmp_path / "w/incoming",
+                                  pixel_sync=tmp_path / "w/pixel", nas_archive=tmp_path / "nas",
+                                  processing=tmp_path / "w/processing",
+                                  compressed=tmp_path / "nas_compressed",
+                                  icloud_delete=tmp_path / "w/delete"),
+        guards=DeleteGuards(keep_recent_days=0, delete_interval_seconds=0),
+        compression=CompressionSettings(enabled=False),
+        ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),
+    )

@@ -6,21 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from mediasync.model import MediaFile, Stage
 from mediasync.pipeline.context import StepReport
 from mediasync.pipeline.steps import STEPS, open_context
 from mediasync.settings import (
-    BucketSettings,
-    CompressionSettings,
-    DeleteGuards,
-    LedgerSettings,
     Settings,
-    SourceSettings,
-    WorkflowSettings,
 )
-from tests.bucket.conftest import BUCKET, KEY
+from tests.bucket.conftest import BUCKET, pipeline_settings
 from tests.bucket.test_pipeline_source import jpeg
 from tests.fakes.storage_server import FakeStorage
 
@@ -28,18 +20,7 @@ KEYS = [f"phone/2025/0{i + 1}/IMG_{i}.jpg" for i in range(4)]
 
 
 def _settings(tmp_path: Path, storage: FakeStorage) -> Settings:
-    return Settings(
-        source=SourceSettings(kind="bucket", delete=True),
-        bucket=BucketSettings(url=storage.url, service_key=SecretStr(KEY), bucket=BUCKET),
-        workflow=WorkflowSettings(incoming=tmp_path / "w/incoming",
-                                  pixel_sync=tmp_path / "w/pixel", nas_archive=tmp_path / "nas",
-                                  processing=tmp_path / "w/processing",
-                                  compressed=tmp_path / "nas_compressed",
-                                  icloud_delete=tmp_path / "w/delete"),
-        guards=DeleteGuards(keep_recent_days=0, delete_interval_seconds=0),
-        compression=CompressionSettings(enabled=False),
-        ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),
-    )
+    return pipeline_settings(tmp_path, storage, True)
 
 
 def _steps(settings: Settings, start: int, end: int,

@@ -8,20 +8,12 @@ import hashlib
 import time
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from mediasync.model import MediaFile
 from mediasync.pipeline.steps import STEPS, open_context
 from mediasync.settings import (
-    BucketSettings,
-    CompressionSettings,
-    DeleteGuards,
-    LedgerSettings,
     Settings,
-    SourceSettings,
-    WorkflowSettings,
 )
-from tests.bucket.conftest import BUCKET, KEY
+from tests.bucket.conftest import BUCKET, pipeline_settings
 from tests.bucket.test_pipeline_source import jpeg
 from tests.fakes.storage_server import FakeStorage
 from tests.helpers import archived_files
@@ -31,18 +23,7 @@ YEAR_AGO = time.time() - 365 * 86400
 
 
 def settings(tmp_path: Path, storage: FakeStorage, delete: bool) -> Settings:
-    return Settings(
-        source=SourceSettings(kind="bucket", delete=delete),
-        bucket=BucketSettings(url=storage.url, service_key=SecretStr(KEY), bucket=BUCKET),
-        workflow=WorkflowSettings(incoming=tmp_path / "w/incoming",
-                                  pixel_sync=tmp_path / "w/pixel", nas_archive=tmp_path / "nas",
-                                  processing=tmp_path / "w/processing",
-                                  compressed=tmp_path / "nas_compressed",
-                                  icloud_delete=tmp_path / "w/delete"),
-        guards=DeleteGuards(keep_recent_days=0, delete_interval_seconds=0),
-        compression=CompressionSettings(enabled=False),
-        ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),
-    )
+    return pipeline_settings(tmp_path, storage, delete)
 
 
 def run_steps(config: Settings, run_id: str, first: int = 1,

@@ -16,16 +16,13 @@ from mediasync.pipeline.context import RunContext
 from mediasync.pipeline.steps import STEPS, open_context
 from mediasync.settings import (
     BucketSettings,
-    CompressionSettings,
-    DeleteGuards,
-    LedgerSettings,
     Settings,
     SourceSettings,
     WorkflowSettings,
 )
 from mediasync.sources import build_source
 from mediasync.sources.bucket import BucketSource
-from tests.bucket.conftest import BUCKET, KEY, payload, put
+from tests.bucket.conftest import BUCKET, KEY, payload, pipeline_settings, put
 from tests.fakes.storage_server import FakeStorage
 
 
@@ -70,18 +67,7 @@ def test_all_eight_steps_delete_from_the_bucket_only_what_was_proven(
         storage.put(BUCKET, f"phone/2025/0{i + 1}/IMG_{i}.jpg", jpeg(i))
     storage.put(BUCKET, "phone/notes.txt", b"not media")
     (tmp_path / "nas").mkdir()
-    settings = Settings(
-        source=SourceSettings(kind="bucket", delete=delete),
-        bucket=BucketSettings(url=storage.url, service_key=SecretStr(KEY), bucket=BUCKET),
-        workflow=WorkflowSettings(incoming=tmp_path / "w/incoming",
-                                  pixel_sync=tmp_path / "w/pixel", nas_archive=tmp_path / "nas",
-                                  processing=tmp_path / "w/processing",
-                                  compressed=tmp_path / "nas_compressed",
-                                  icloud_delete=tmp_path / "w/delete"),
-        guards=DeleteGuards(keep_recent_days=0, delete_interval_seconds=0),
-        compression=CompressionSettings(enabled=False),
-        ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),
-    )
+    settings = pipeline_settings(tmp_path, storage, delete)
     ctx = open_context(settings, "run-1")
     ctx.ledger.migrate()
     try:
