@@ -1,0 +1,171 @@
+"""Issue 26: a compressed copy is kept only when it is proven faithful. Each test makes
+the file of one row of the issue, compresses it, and reads the kept copy back with
+exiftool and ffprobe (or proves the copy was discarded, with its figure)."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageStat
+
+from mediasync.files import sha256_file
+from mediasync.media import likeness
+from mediasync.media.compress import DEFAULT_MIN_SSIM, CompressJob, compress_file
+from mediasync.media.images import decoded_image
+from mediasync.model import MediaType, Stage
+from mediasync.settings import CompressionRule, CompressionSettings
+from tests.helpers import Workspace
+from tests.media.pipeline_run import files_by_name, run_steps
+
+JPEG = CompressionSettings(min_saving=0, rules=[
+    CompressionRule(media_type="image", strategy="jpeg", quality=85)])
+
+
+def exiftool(path: Path, *tags: str) -> dict[str, Any]:
+    """What exiftool reads from the file (-n: numbers as numbers, not prose)."""
+    done = subprocess.run(["exiftool", "-j", "-n", "-G1", *tags, str(path)],
+                          capture_output=True, text=True, check=True)
+    found: dict[str, Any] = json.loads(done.stdout)[0]
+    return found
+
+
+def compress(source: Path, out: Path, settings: CompressionSettings = JPEG):
+    return compress_file(CompressJob(source, out / source.name), settings)
+
+
+def grey_scan(path: Path) -> Path:
+    """A 16-bit greyscale PNG, as a film scanner writes: a gradient with grain inside a
+    dark frame, every value above 255 (Pillow's own 8-bit conversion makes it white)."""
+    width, height = 600, 400
+    grain = random.Random(26)
+    scan = Image.new("I;16", (width, height))
+    scan.putdata([min(65535, 1000 + (x * 60000) // width + grain.randrange(4000))
+                  if 20 < y < height - 20 else 3000
+                  for y in range(height) for x in range(width)])
+    scan.save(path)
+    return path
+
+
+def test_16_bit_grey_scan_becomes_an_8_bit_grey_jpeg_of_the_same_picture(tmp_path):
+    source = grey_scan(tmp_path / "scan-001.png")
+    assert exiftool(source)["PNG:BitDepth"] == 16
+    result = compress(source, tmp_path / "out")
+    assert result.status == "compressed", result.reason
+    copy = exiftool(result.output)
+    assert (copy["File:ColorComponents"], copy["File:BitsPerSample"]) == (1, 8)
+    with decoded_image(source) as original, decoded_image(result.output) as kept:
+        expected = original.convert("I").point(lambda v: v / 257).convert("L")
+        assert kept.mode == "L"
+        assert ImageStat.Stat(kept).mean[0] == pytest.approx(
+            ImageStat.Stat(expected).mean[0], abs=2)  # not 255: not a white page
+        assert kept.getpixel((300, 200)) == pytest.approx(expected.getpixel((300, 200)),
+                                                          abs=4)
+    assert result.metadata["likeness"]["ssim"] >= DEFAULT_MIN_SSIM[MediaType.IMAGE]
+
+
+def test_a_white_page_does_not_pass_for_a_16_bit_scan(tmp_path):
+    """The proof itself: what the old conversion made (every pixel clipped to 255)."""
+    with decoded_image(grey_scan(tmp_path / "scan.png")) as scan:
+        clipped = scan.convert("L")  # Pillow's own conversion clips
+        assert ImageStat.Stat(clipped).extrema[0][0] == 255
+        found = likeness.compare(likeness.render_image(scan), likeness.render_image(clipped))
+    assert found.ssim < DEFAULT_MIN_SSIM[MediaType.IMAGE]
+    assert found.psnr < 10
+
+
+def test_copy_below_its_floor_is_discarded_with_its_figure(tmp_path):
+    source = grey_scan(tmp_path / "scan.png")
+    absurd = CompressionSettings(min_saving=0, rules=[
+        CompressionRule(media_type="image", strategy="jpeg", quality=1, min_ssim=0.99)])
+    result = compress(source, tmp_path / "out", absurd)
+    assert result.status == "kept" and result.output is None
+    assert result.reason.startswith("kept original: the compressed copy does not look "
+                                    "like it (SSIM 0.")
+    figure = result.metadata["likeness"]
+    assert figure["floor"] == 0.99 and figure["ssim"] < 0.99 and figure["psnr"] > 0
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_video_below_its_floor_is_discarded_with_its_figure(media, tmp_path):
+    absurd = CompressionSettings(min_saving=0, rules=[
+        CompressionRule(media_type="video", strategy="hevc", crf=51, preset="ultrafast")])
+    result = compress(media["mp4"], tmp_path / "out", absurd)
+    assert result.status == "kept", result.reason
+    assert "does not look like it (SSIM" in result.reason
+    assert result.metadata["likeness"]["ssim"] < DEFAULT_MIN_SSIM[MediaType.VIDEO]
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_video_copy_records_its_likeness_over_sampled_frames(media, settings, tmp_path):
+    result = compress(media["mov"], tmp_path, settings)
+    assert result.status == "compressed", result.reason
+    figure = result.metadata["likeness"]
+    assert DEFAULT_MIN_SSIM[MediaType.VIDEO] <= figure["ssim"] <= 1 and figure["seconds"] > 0
+
+
+def test_a_turned_video_does_not_pass_for_its_original(media, tmp_path):
+    """Frames compared as players show them: the same clip without its rotation flag
+    is another picture."""
+    flat = tmp_path / "flat.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(media["mp4"]), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=0", str(flat)], check=True)
+    source = media["mp4"]
+    found = likeness.video_likeness(source, flat, 1.5, 240, 320)
+    assert found.ssim < 0.5
+    same = likeness.video_likeness(source, source, 1.5, 240, 320)
+    assert same.ssim == pytest.approx(1.0)
+
+
+REPLACING = """
+[compression]
+replace_original = true
+min_saving = 0
+
+[[compression.rules]]
+media_type = "image"
+strategy = "jpeg"
+quality = 1
+min_ssim = 0.99
+"""
+
+
+def test_replace_original_leaves_the_archived_original_when_the_copy_fails_its_floor(
+        tmp_path):
+    workspace = Workspace.create(tmp_path, REPLACING)
+    grey_scan(workspace.library / "scan-001.png")
+    settings = workspace.settings()
+    run_steps(settings, 6)
+    scan = files_by_name(settings)["scan-001.png"][0]
+    archived = Path(scan.nas_path)
+    assert archived.is_file() and sha256_file(archived) == scan.content_hash
+    assert scan.workflow_stage == Stage.COMPRESSED and scan.compressed is False
+    metadata = scan.compression_metadata
+    assert metadata["result"] == "kept" and metadata["likeness"]["ssim"] < 0.99
+    assert "replaced_original" not in metadata
+    assert [p.name for p in archived.parent.iterdir()] == ["scan-001.png"]
+
+
+def with_iptc(path: Path) -> Path:
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-codedcharacterset=utf8",
+                    "-IPTC:Caption-Abstract=Grand-mère à Kyōto",
+                    "-IPTC:Keywords=family", "-IPTC:Keywords=temple",
+                    "-IPTC:By-line=Ana Lima", "-IPTC:City=Kyoto", str(path)], check=True)
+    return path
+
+
+def test_iptc_caption_keywords_and_byline_are_carried(media, tmp_path):
+    source = with_iptc(shutil.copy(media["jpeg"], tmp_path / "IMG_0001.JPG"))
+    wanted = exiftool(source, "-IPTC:all")
+    assert wanted["IPTC:Keywords"] == ["family", "temple"]
+    result = compress(source, tmp_path / "out")
+    assert result.status == "compressed", result.reason
+    kept = exiftool(result.output, "-IPTC:all")
+    del wanted["SourceFile"], kept["SourceFile"]
+    assert kept == wanted
+    assert exiftool(result.output, "-EXIF:Orientation")["IFD0:Orientation"] == 6
