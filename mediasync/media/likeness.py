@@ -2,11 +2,12 @@
 
 Both are rendered as a viewer shows them (EXIF orientation applied, transparency laid on
 white, any bit depth brought to 0..255 in floating point) at one small common size, and
-compared by SSIM over 8x8 windows, band by band; the worst band counts. Videos compare a
-few frames sampled at the same instants, decoded by ffmpeg as players show them
-(rotation applied). The render here works in floating point from each mode's full range
-on purpose: it shares no conversion with the encoder, so an encoder that maps 16-bit
-grey to white cannot also fool the check.
+compared by SSIM over 8x8 windows: luma at that size and chroma at half of it, weighted
+4:1:1 as ffmpeg's ssim filter weighs Y, U and V. Videos compare a few frames sampled at
+the same instants, decoded by ffmpeg as players show them (rotation applied).
+The render here works in floating point from each mode's full range on purpose: it
+shares no conversion with the encoder, so an encoder that maps 16-bit grey to white
+cannot also fool the check.
 
 Pillow's C code does the arithmetic (BOX resize for window means, ImageMath for the
 SSIM formula): no per-pixel Python loop, and no numpy dependency.
@@ -44,12 +45,14 @@ _TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
 _YCBCR = (((0.299, 0.587, 0.114), 0.0), ((-0.168736, -0.331264, 0.5), 128.0),
           ((0.5, -0.418688, -0.081312), 128.0))
 
+_BAND_WEIGHTS = (4.0, 1.0, 1.0)
+
 Render = list[Image.Image]  # mode "F" bands, 0..255, one (grey) or three (R, G, B)
 
 
 @dataclass(frozen=True)
 class Likeness:
-    ssim: float  # 1.0: the same picture; the worst band, the worst sampled frame
+    ssim: float  # 1.0: the same picture; for a video, the worst sampled frame
     psnr: float  # dB, for people who think in it (the mean squared error over all bands)
 
     def as_dict(self) -> dict[str, float]:
@@ -60,6 +63,11 @@ def render_image(image: Image.Image) -> Render:
     """An opened, decoded image as a viewer shows it, about RENDER_EDGE on its long edge
     (shrunk first, turned after: turning a 12 MP picture costs more than the rest)."""
     orientation = image.getexif().get(_ORIENTATION)
+    if image.mode in ("1", "P"):
+        # shrinking these picks pixels instead of averaging them (a dithered or
+        # palette picture would not look like its own JPEG)
+        image = image.convert("RGBA" if "transparency" in image.info else
+                              "L" if image.mode == "1" else "RGB")
     factor = math.floor(max(image.size) / RENDER_EDGE)
     small = image if factor < 2 else _shrunk(image, factor)
     if orientation in _TURNS:
@@ -70,7 +78,7 @@ def render_image(image: Image.Image) -> Render:
 def _shrunk(image: Image.Image, factor: int) -> Image.Image:
     try:
         return image.reduce(factor)  # an integer box shrink: the cheapest
-    except ValueError:  # "1", "P" and the 16-bit modes cannot be reduced
+    except ValueError:  # the 16-bit modes cannot be reduced
         size = (max(1, image.width // factor), max(1, image.height // factor))
         return image.resize(size, Image.Resampling.BOX)
 
@@ -108,7 +116,10 @@ def compare(original: Render, copy: Render) -> Likeness:
         errors.append(_mean_squared_error(x, y))
     error = sum(errors) / len(errors)
     psnr = 99.0 if error <= 1e-10 else 10 * math.log10(255 ** 2 / error)
-    return Likeness(min(ssims), psnr)
+    # luma weighs four times each chroma band, as ffmpeg's ssim filter weighs Y, U, V
+    weights = _BAND_WEIGHTS[:len(ssims)]
+    return Likeness(sum(w * v for w, v in zip(weights, ssims, strict=True)) / sum(weights),
+                    psnr)
 
 
 def _luma_chroma(render: Render) -> Render:

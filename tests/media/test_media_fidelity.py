@@ -15,9 +15,10 @@ import pytest
 from PIL import Image, ImageStat
 
 from mediasync.files import sha256_file
-from mediasync.media import likeness
+from mediasync.media import likeness, samples
 from mediasync.media.compress import DEFAULT_MIN_SSIM, CompressJob, compress_file
 from mediasync.media.images import decoded_image
+from mediasync.media.samples import PhotoSpec
 from mediasync.model import MediaType, Stage
 from mediasync.settings import CompressionRule, CompressionSettings
 from tests.helpers import Workspace
@@ -169,3 +170,63 @@ def test_iptc_caption_keywords_and_byline_are_carried(media, tmp_path):
     del wanted["SourceFile"], kept["SourceFile"]
     assert kept == wanted
     assert exiftool(result.output, "-EXIF:Orientation")["IFD0:Orientation"] == 6
+
+
+def picture(path: Path, mode: str) -> Path:
+    """The sample photo (gradients, shapes, grain) in `mode`; the transparent ones with
+    a see-through corner."""
+    base_file = path.with_name(f".base-{path.stem}.png")
+    base = samples.photo(base_file, PhotoSpec(gps=None, icc=False))
+    with Image.open(base) as opened:
+        image = opened.convert(mode if mode not in ("P+t",) else "RGB")
+    if mode == "P+t":
+        image = image.quantize(255)
+        image.info["transparency"] = 0
+        image.paste(0, (0, 0, 100, 100))
+    elif mode in ("RGBA", "LA"):
+        image.paste((0,) * len(mode), (0, 0, 100, 100))
+    save = {"CMYK": {"format": "JPEG", "quality": 95}}.get(mode, {})
+    if "transparency" in image.info:
+        save["transparency"] = image.info["transparency"]
+    image.save(path, **save)
+    return path
+
+
+def rgb48_png(path: Path) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=480x320,noise=alls=12:allf=t", "-frames:v", "1",
+                    "-pix_fmt", "rgb48be", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize(("mode", "components"), [
+    ("L", 1), ("1", 1), ("P", 3), ("P+t", 3), ("RGBA", 3), ("LA", 3), ("CMYK", 4),
+    ("RGB48", 3)])
+def test_every_pixel_format_maps_to_a_jpeg_that_looks_the_same(tmp_path, mode, components):
+    name = "photo.jpg" if mode == "CMYK" else f"photo-{mode.replace('+', '')}.png"
+    source = rgb48_png(tmp_path / name) if mode == "RGB48" else picture(tmp_path / name,
+                                                                        mode)
+    result = compress(source, tmp_path / "out")
+    assert result.metadata["likeness"]["ssim"] >= DEFAULT_MIN_SSIM[MediaType.IMAGE]
+    if mode == "1":  # a bilevel PNG is smaller than any JPEG of it
+        assert result.status == "kept" and "would grow" in result.reason
+        return
+    assert result.status == "compressed", result.reason
+    copy = exiftool(result.output)
+    assert (copy["File:ColorComponents"], copy["File:BitsPerSample"]) == (components, 8)
+    with decoded_image(source) as original, decoded_image(result.output) as kept:
+        assert kept.size == original.size
+        if mode in ("P+t", "RGBA", "LA"):  # the see-through corner is white on the page
+            assert kept.convert("RGB").getpixel((50, 50)) == pytest.approx((255,) * 3,
+                                                                          abs=6)
+
+
+@pytest.mark.parametrize(("mode", "reason"), [
+    ("F", "floating-point pixels"), ("I", "32-bit integer pixels")])
+def test_pixels_jpeg_cannot_hold_are_refused_with_the_reason(tmp_path, mode, reason):
+    source = tmp_path / f"render-{mode}.tif"
+    Image.linear_gradient("L").convert(mode).save(source)
+    result = compress(source, tmp_path / "out")
+    assert result.status == "kept" and reason in result.reason
+    assert result.output is None and not (tmp_path / "out").exists() or not any(
+        (tmp_path / "out").iterdir())
