@@ -6,6 +6,7 @@ atomically only when it is smaller by `min_saving`. The original is only read.""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 from mediasync.errors import MediaError
 from mediasync.files import fsync_dir, partial_path
+from mediasync.media.exif import GPS
 from mediasync.media.jpeg import encode_jpeg
 from mediasync.media.likeness import Likeness, Render, compare, render_file, video_likeness
 from mediasync.media.metadata import MediaInfo, read_metadata
@@ -32,9 +34,12 @@ _STRATEGY_TYPES = {"jpeg": MediaType.IMAGE, "hevc": MediaType.VIDEO, "h264": Med
 # The likeness floor when the rule sets none: a good JPEG or HEVC copy of a photo or a
 # clip scores 0.97-0.999; a JPEG at quality 10 about 0.90; a wrong picture far lower.
 DEFAULT_MIN_SSIM = {MediaType.IMAGE: 0.95, MediaType.VIDEO: 0.90}
-# What must read back equal from the compressed copy.
-_PRESERVED = ("captured_at", "gps", "location", "rotation", "make", "model",
-              "has_icc_profile")
+# What must read back equal from the compressed copy (times compare as instants).
+_PRESERVED = ("captured_at", "rotation", "make", "model", "has_icc_profile",
+              "content_identifier")
+_JPEG_SUFFIXES = (".jpg", ".JPG", ".jpeg", ".JPEG", ".Jpg")
+SAME_PLACE_METRES = 1.0
+EARTH_RADIUS_METRES = 6_371_000.0  # tools rewrite positions (ISO 6709 digits): compare positions
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,9 @@ class CompressJob:
     dest: Path  # wanted output; the strategy may change the extension (.png -> .jpg)
     captured_at: datetime | None = None  # decides `older_than_days`; mtime otherwise
     media_type: MediaType | None = None  # from the name when not given
+    # where the original lives beside the files it is known with (the archive folder);
+    # the source's own folder when not given
+    original_folder: Path | None = None
 
     @property
     def kind(self) -> MediaType:
@@ -114,11 +122,16 @@ def _compress(job: CompressJob, settings: CompressionSettings,
 
 
 def output_path(job: CompressJob, rule: CompressionRule) -> Path:
-    """IMG_1.HEIC becomes IMG_1.HEIC.jpg, never IMG_1.jpg: an IMG_1.JPG may sit beside
-    it in the same folder, and its compressed copy must not be overwritten."""
-    if rule.strategy == "jpeg" and extension(job.dest.name) not in ("jpg", "jpeg"):
+    """IMG_1.HEIC becomes IMG_1.jpg, so that it still pairs with IMG_1.MOV (a live
+    photo) in viewers; but IMG_1.HEIC.jpg when an IMG_1.JPG sits beside the original,
+    whose own compressed copy must not be overwritten."""
+    if rule.strategy != "jpeg" or extension(job.dest.name) in ("jpg", "jpeg"):
+        return job.dest
+    stem = job.dest.with_suffix("")
+    beside = job.original_folder or job.source.parent
+    if any((beside / f"{stem.name}{ext}").exists() for ext in _JPEG_SUFFIXES):
         return job.dest.with_name(f"{job.dest.name}.jpg")
-    return job.dest
+    return stem.with_name(f"{stem.name}.jpg")
 
 
 def _encode(job: CompressJob, rule: CompressionRule, temp: Path, before: MediaInfo,
@@ -179,6 +192,10 @@ def lost_facts(before: MediaInfo, after: MediaInfo) -> str | None:
     for name in _PRESERVED:
         if getattr(before, name) != getattr(after, name):
             return f"lost its {name.replace('_', ' ')}"
+    if not same_place(before.gps, after.gps):
+        return f"moved its location from {_place(before.gps)} to {_place(after.gps)}"
+    if before.frame_count and after.frame_count and before.frame_count != after.frame_count:
+        return f"has {after.frame_count} frames instead of {before.frame_count}"
     if _is_portrait(before) != _is_portrait(after):
         return "would show with another orientation"
     if before.duration is not None and (
@@ -186,6 +203,32 @@ def lost_facts(before: MediaInfo, after: MediaInfo) -> str | None:
             or abs(after.duration - before.duration) > MAX_DURATION_DRIFT):
         return f"lasts {after.duration}s instead of {before.duration}s"
     return None
+
+
+def same_place(a: GPS | None, b: GPS | None) -> bool:
+    """Both unknown, or within SAME_PLACE_METRES of each other, altitude included when
+    the original has one."""
+    if a is None or b is None:
+        return a is b
+    if a.altitude is not None and (
+            b.altitude is None or abs(a.altitude - b.altitude) > SAME_PLACE_METRES):
+        return False
+    return _ground_distance(a, b) <= SAME_PLACE_METRES
+
+
+def _ground_distance(a: GPS, b: GPS) -> float:
+    """Metres between two positions on the Earth's surface (haversine)."""
+    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
+    dlat, dlon = lat2 - lat1, math.radians(b.longitude - a.longitude)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_METRES * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _place(gps: GPS | None) -> str:
+    if gps is None:
+        return "none"
+    altitude = f", {gps.altitude} m" if gps.altitude is not None else ""
+    return f"{gps.latitude}, {gps.longitude}{altitude}"
 
 
 def _is_portrait(info: MediaInfo) -> bool:

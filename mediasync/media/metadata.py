@@ -18,6 +18,7 @@ from mediasync.model import MediaType
 # QuickTime keeps the local time with its offset here; creation_time is UTC only.
 _LOCAL_CREATION_KEYS = ("com.apple.quicktime.creationdate",)
 _LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
+_CONTENT_IDENTIFIER_KEY = "com.apple.quicktime.content.identifier"
 _MAKE_KEYS = ("com.apple.quicktime.make", "make")
 _MODEL_KEYS = ("com.apple.quicktime.model", "model")
 _ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)?")
@@ -45,6 +46,8 @@ class MediaInfo:
     duration: float | None = None
     video_codec: str | None = None
     audio_codec: str | None = None
+    frame_count: int | None = None  # video frames, as the container declares them
+    content_identifier: str | None = None  # ties a live photo's video to its image
     note: str | None = None  # why a file is not media we handle (sidecar, unknown)
     implausible_capture_time: str | None = None  # what the file said, when not believed
 
@@ -131,7 +134,15 @@ def _video_info(path: Path, verify: bool) -> MediaInfo:
         gps=parse_iso6709(location), location=location, make=_first(tags, _MAKE_KEYS),
         model=_first(tags, _MODEL_KEYS), duration=video.duration_of(probed),
         video_codec=stream.get("codec_name"), audio_codec=_audio_codec(probed),
+        frame_count=_frame_count(stream),
+        content_identifier=tags.get(_CONTENT_IDENTIFIER_KEY),
     )
+
+
+def _frame_count(stream: dict[str, Any]) -> int | None:
+    value = stream.get("nb_frames")
+    return int(value) if isinstance(value, str) and value.isdigit() and value != "0" \
+        else None
 
 
 def video_rotation(stream: dict[str, Any]) -> int | None:

@@ -36,7 +36,9 @@ def transcode(source: Path, target: Path, rule: CompressionRule, before: MediaIn
     preset = rule.preset or DEFAULT_PRESET
     options: dict[str, Any] = {
         "format": container, "c:v": encoder, "crf": crf, "preset": preset, "c:a": "copy",
-        "map_metadata": 0, "movflags": "+use_metadata_tags+faststart", **extra,
+        "map_metadata": 0, "movflags": "+use_metadata_tags+faststart",
+        # every frame once, at its own time: the copy has the original's frame count
+        "fps_mode": "passthrough", **extra,
     }
     scale = scaled_size(before.width or 0, before.height or 0, rule.max_long_edge)
     if scale:
