@@ -17,6 +17,7 @@ from typing import Any, Literal
 from mediasync.errors import MediaError
 from mediasync.files import fsync_dir, partial_path
 from mediasync.media.exif import GPS
+from mediasync.media.hdr import ColourFacts, colour_lost, read_colour
 from mediasync.media.jpeg import encode_jpeg
 from mediasync.media.likeness import Likeness, Render, compare, render_file, video_likeness
 from mediasync.media.metadata import MediaInfo, read_metadata
@@ -108,12 +109,14 @@ def _compress(job: CompressJob, settings: CompressionSettings,
     temp = partial_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
+        colour = read_colour(job.source) if job.kind == MediaType.VIDEO else None
         try:
-            parameters, reference = _encode(job, rule, temp, before, progress)
+            parameters, reference = _encode(job, rule, temp, before, colour, progress)
         except Unsuitable as exc:
             return CompressionResult(job.source, "kept", f"kept original: {exc}",
                                      metadata={"strategy": rule.strategy})
-        result = _judge(job, rule, settings, before, temp, output, parameters, reference)
+        result = _judge(job, rule, settings, before, temp, output, parameters,
+                        reference or colour)
         if result.status == "compressed":
             _publish(temp, output)
         return result
@@ -135,20 +138,24 @@ def output_path(job: CompressJob, rule: CompressionRule) -> Path:
 
 
 def _encode(job: CompressJob, rule: CompressionRule, temp: Path, before: MediaInfo,
+            colour: ColourFacts | None,
             progress: VideoProgress | None) -> tuple[dict[str, Any], Render | None]:
     """The encoder's parameters, and for an image its render (made while it was
     decoded for encoding anyway)."""
     if rule.strategy == "jpeg":
         copy = encode_jpeg(job.source, temp, rule)
         return copy.parameters, copy.reference
-    return transcode(job.source, temp, rule, before, progress), None
+    assert colour is not None
+    return transcode(job.source, temp, rule, before, colour, progress), None
 
 
 def _judge(job: CompressJob, rule: CompressionRule, settings: CompressionSettings,
            before: MediaInfo, temp: Path, output: Path, parameters: dict[str, Any],
-           reference: Render | None) -> CompressionResult:
+           original: Render | ColourFacts | None) -> CompressionResult:
+    """`original`: an image's render, or a video's colour facts, taken before encoding."""
     after = read_metadata(temp, job.kind)  # decodes it fully, or raises
     metadata = _metadata(rule, before, after, parameters)
+    reference = original if isinstance(original, list) else None
     floor = rule.min_ssim or DEFAULT_MIN_SSIM[job.kind]
     started = time.perf_counter()
     likeness = _likeness(job, before, after, temp, reference)
@@ -160,6 +167,9 @@ def _judge(job: CompressJob, rule: CompressionRule, settings: CompressionSetting
                                  f"floor {floor}; PSNR {likeness.psnr:.1f} dB)",
                                  metadata=metadata)
     problem = lost_facts(before, after)
+    if problem is None and isinstance(original, ColourFacts):
+        metadata["colour"] = original.as_dict()
+        problem = colour_lost(original, read_colour(temp))
     if problem:
         return CompressionResult(job.source, "kept", f"kept original: the compressed copy "
                                  f"{problem}", metadata=metadata)

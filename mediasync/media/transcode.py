@@ -1,6 +1,6 @@
 """The `hevc` and `h264` strategies: re-encode a video with ffmpeg, keeping its
-metadata (creation time, ISO 6709 location, make/model), its rotation flag and its
-audio as it is."""
+metadata (creation time, ISO 6709 location, make/model), its rotation flag, its colour
+description and bit depth, its HDR static metadata (hevc) and its audio as it is."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 import ffmpeg
 
 from mediasync.errors import MediaError
+from mediasync.media.hdr import ColourFacts, x265_params
 from mediasync.media.metadata import MediaInfo
+from mediasync.media.refusal import Unsuitable
 from mediasync.media.types import extension
 from mediasync.media.video import VideoProgress, ffmpeg_path, run_with_progress
 from mediasync.settings import CompressionRule
@@ -26,12 +28,18 @@ DEFAULT_PRESET = "medium"
 
 
 def transcode(source: Path, target: Path, rule: CompressionRule, before: MediaInfo,
-              progress: VideoProgress | None = None) -> dict[str, Any]:
+              colour: ColourFacts, progress: VideoProgress | None = None) -> dict[str, Any]:
     container = CONTAINERS.get(extension(source.name))
     if container is None:
         raise MediaError(f"{source.name}: cannot re-encode a .{extension(source.name)} video "
                          f"(mp4, m4v and mov only)", subject=source)
     encoder, default_crf, extra = ENCODERS[rule.strategy]
+    if colour.has_static_metadata:
+        if rule.strategy != "hevc":
+            raise Unsuitable(f"its HDR mastering display and light level metadata cannot "
+                             f"be written by {encoder}: use the hevc strategy")
+        extra = {**extra, "x265-params": ":".join([extra["x265-params"],
+                                                   *x265_params(colour)])}
     crf = rule.crf if rule.crf is not None else default_crf
     preset = rule.preset or DEFAULT_PRESET
     options: dict[str, Any] = {

@@ -18,7 +18,7 @@ from mediasync.files import sha256_file
 from mediasync.media import likeness, samples
 from mediasync.media.compress import DEFAULT_MIN_SSIM, CompressJob, compress_file
 from mediasync.media.images import decoded_image
-from mediasync.media.samples import PhotoSpec
+from mediasync.media.samples import PhotoSpec, VideoSpec
 from mediasync.model import MediaType, Stage
 from mediasync.settings import CompressionRule, CompressionSettings
 from tests.helpers import Workspace
@@ -230,3 +230,80 @@ def test_pixels_jpeg_cannot_hold_are_refused_with_the_reason(tmp_path, mode, rea
     assert result.status == "kept" and reason in result.reason
     assert result.output is None and not (tmp_path / "out").exists() or not any(
         (tmp_path / "out").iterdir())
+
+
+MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+
+
+def hlg_video(path: Path) -> Path:
+    """A 10-bit HLG HEVC clip with mastering display and MaxCLL 1000 / MaxFALL 400."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
+         "-t", "1.5", "-c:v", "libx265", "-preset", "ultrafast", "-crf", "12",
+         "-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020", "-color_trc",
+         "arib-std-b67", "-colorspace", "bt2020nc", "-x265-params",
+         f"log-level=error:master-display={MASTERING}:max-cll=1000,400",
+         "-tag:v", "hvc1", str(path)], check=True)
+    return path
+
+
+def first_frame(path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1",
+         "-show_frames", "-show_streams", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    side = {entry["side_data_type"]: entry for entry in found["frames"][0]["side_data_list"]}
+    return {"stream": found["streams"][0], "side": side}
+
+
+def test_hlg_video_keeps_10_bits_colour_and_hdr_static_metadata(tmp_path):
+    source = hlg_video(tmp_path / "VID_HLG.MP4")
+    hevc = CompressionSettings(min_saving=0, rules=[
+        CompressionRule(media_type="video", strategy="hevc", crf=32, preset="ultrafast")])
+    result = compress(source, tmp_path / "out", hevc)
+    assert result.status == "compressed", result.reason
+    before, after = first_frame(source), first_frame(result.output)
+    for key in ("pix_fmt", "color_transfer", "color_primaries", "color_space"):
+        assert after["stream"][key] == before["stream"][key], key
+    assert after["stream"]["pix_fmt"] == "yuv420p10le"
+    for kind in ("Mastering display metadata", "Content light level metadata"):
+        assert after["side"][kind] == before["side"][kind], kind
+    assert after["side"]["Content light level metadata"]["max_content"] == 1000
+    assert exiftool(result.output)["Track1:TransferCharacteristics"] == 18  # HLG
+
+
+def test_hlg_video_is_refused_by_h264_which_cannot_carry_its_metadata(tmp_path):
+    source = hlg_video(tmp_path / "VID_HLG.MP4")
+    h264 = CompressionSettings(min_saving=0, rules=[
+        CompressionRule(media_type="video", strategy="h264", preset="ultrafast")])
+    result = compress(source, tmp_path / "out", h264)
+    assert result.status == "kept" and "HDR mastering display" in result.reason
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_location_with_an_altitude_is_compared_as_a_position(tmp_path):
+    """ffmpeg rewrites `+35.000/` as `+35.000000/`: the same place."""
+    source = samples.video(tmp_path / "VID_ALT.MP4", VideoSpec(location=None))
+    subprocess.run(["exiftool", "-q", "-overwrite_original",
+                    "-UserData:GPSCoordinates=48.8584, 2.2945, 35", str(source)], check=True)
+    hevc = CompressionSettings(min_saving=0, rules=[
+        CompressionRule(media_type="video", strategy="hevc", preset="ultrafast")])
+    result = compress(source, tmp_path / "out", hevc)
+    assert result.status == "compressed", result.reason
+    kept = exiftool(result.output, "-GPSLatitude", "-GPSLongitude", "-GPSAltitude")
+    # 1.5e-5 degrees: about a metre here (exiftool reads the 16.16 fixed point `loci`)
+    assert kept["Composite:GPSLatitude"] == pytest.approx(48.8584, abs=1.5e-5)
+    assert kept["Composite:GPSLongitude"] == pytest.approx(2.2945, abs=1.5e-5)
+    assert kept["Composite:GPSAltitude"] == pytest.approx(35, abs=1)
+
+
+def test_a_position_moved_by_more_than_a_metre_is_lost():
+    from mediasync.media.compress import same_place
+    from mediasync.media.exif import GPS
+
+    here = GPS(48.8584, 2.2945, 35.0)
+    assert same_place(here, GPS(48.858404, 2.294504, 35.4))  # about 0.5 m
+    assert not same_place(here, GPS(48.8585, 2.2945, 35.0))  # about 11 m
+    assert not same_place(here, GPS(48.8584, 2.2945, None))  # the altitude lost
+    assert not same_place(here, None) and same_place(None, None)
