@@ -307,3 +307,24 @@ def test_a_position_moved_by_more_than_a_metre_is_lost():
     assert not same_place(here, GPS(48.8585, 2.2945, 35.0))  # about 11 m
     assert not same_place(here, GPS(48.8584, 2.2945, None))  # the altitude lost
     assert not same_place(here, None) and same_place(None, None)
+
+
+def test_heic_with_exif_orientation_and_no_rotation_box_keeps_its_orientation(tmp_path):
+    """pillow-heif says Orientation 1 for it, though nothing turned the pixels."""
+    source = samples.photo(tmp_path / "IMG_0042.HEIC", PhotoSpec(orientation=1))
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-n", "-IFD0:Orientation=6",
+                    str(source)], check=True)
+    assert "QuickTime:Rotation" not in exiftool(source)  # no irot box
+    result = compress(source, tmp_path / "out")
+    assert result.status == "compressed", result.reason
+    assert result.output.name == "IMG_0042.jpg"
+    kept = exiftool(result.output)
+    assert kept["IFD0:Orientation"] == 6
+    assert (kept["File:ImageWidth"], kept["File:ImageHeight"]) == (640, 480)  # unturned
+
+
+def test_heic_with_a_rotation_box_is_turned_once(media, tmp_path):
+    result = compress(media["heic"], tmp_path / "out")
+    kept = exiftool(result.output)
+    assert kept["IFD0:Orientation"] == 1
+    assert (kept["File:ImageWidth"], kept["File:ImageHeight"]) == (480, 640)
