@@ -109,14 +109,12 @@ def _compress(job: CompressJob, settings: CompressionSettings,
     temp = partial_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        colour = read_colour(job.source) if job.kind == MediaType.VIDEO else None
         try:
-            parameters, reference = _encode(job, rule, temp, before, colour, progress)
+            encoded = _encode(job, rule, temp, before, progress)
         except Unsuitable as exc:
             return CompressionResult(job.source, "kept", f"kept original: {exc}",
                                      metadata={"strategy": rule.strategy})
-        result = _judge(job, rule, settings, before, temp, output, parameters,
-                        reference or colour)
+        result = _judge(job, rule, settings, before, temp, output, encoded)
         if result.status == "compressed":
             _publish(temp, output)
         return result
@@ -137,28 +135,31 @@ def output_path(job: CompressJob, rule: CompressionRule) -> Path:
     return stem.with_name(f"{stem.name}.jpg")
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    parameters: dict[str, Any]  # the encoder's, for the ledger
+    reference: Render | None = None  # an image's render, made while it was decoded
+    colour: ColourFacts | None = None  # a video's colour facts, read before encoding
+
+
 def _encode(job: CompressJob, rule: CompressionRule, temp: Path, before: MediaInfo,
-            colour: ColourFacts | None,
-            progress: VideoProgress | None) -> tuple[dict[str, Any], Render | None]:
-    """The encoder's parameters, and for an image its render (made while it was
-    decoded for encoding anyway)."""
+            progress: VideoProgress | None) -> _Encoded:
     if rule.strategy == "jpeg":
         copy = encode_jpeg(job.source, temp, rule)
-        return copy.parameters, copy.reference
-    assert colour is not None
-    return transcode(job.source, temp, rule, before, colour, progress), None
+        return _Encoded(copy.parameters, reference=copy.reference)
+    colour = read_colour(job.source)
+    return _Encoded(transcode(job.source, temp, rule, before, colour, progress),
+                    colour=colour)
 
 
 def _judge(job: CompressJob, rule: CompressionRule, settings: CompressionSettings,
-           before: MediaInfo, temp: Path, output: Path, parameters: dict[str, Any],
-           original: Render | ColourFacts | None) -> CompressionResult:
-    """`original`: an image's render, or a video's colour facts, taken before encoding."""
+           before: MediaInfo, temp: Path, output: Path,
+           encoded: _Encoded) -> CompressionResult:
     after = read_metadata(temp, job.kind)  # decodes it fully, or raises
-    metadata = _metadata(rule, before, after, parameters)
-    reference = original if isinstance(original, list) else None
+    metadata = _metadata(rule, before, after, encoded.parameters)
     floor = rule.min_ssim or DEFAULT_MIN_SSIM[job.kind]
     started = time.perf_counter()
-    likeness = _likeness(job, before, after, temp, reference)
+    likeness = _likeness(job, before, after, temp, encoded.reference)
     metadata["likeness"] = {**likeness.as_dict(), "floor": floor,
                             "seconds": round(time.perf_counter() - started, 3)}
     if likeness.ssim < floor:
@@ -167,9 +168,9 @@ def _judge(job: CompressJob, rule: CompressionRule, settings: CompressionSetting
                                  f"floor {floor}; PSNR {likeness.psnr:.1f} dB)",
                                  metadata=metadata)
     problem = lost_facts(before, after)
-    if problem is None and isinstance(original, ColourFacts):
-        metadata["colour"] = original.as_dict()
-        problem = colour_lost(original, read_colour(temp))
+    if problem is None and encoded.colour is not None:
+        metadata["colour"] = encoded.colour.as_dict()
+        problem = colour_lost(encoded.colour, read_colour(temp))
     if problem:
         return CompressionResult(job.source, "kept", f"kept original: the compressed copy "
                                  f"{problem}", metadata=metadata)
