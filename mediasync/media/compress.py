@@ -155,7 +155,10 @@ def _encode(job: CompressJob, rule: CompressionRule, temp: Path, before: MediaIn
 def _judge(job: CompressJob, rule: CompressionRule, settings: CompressionSettings,
            before: MediaInfo, temp: Path, output: Path,
            encoded: _Encoded) -> CompressionResult:
-    after = read_metadata(temp, job.kind)  # decodes it fully, or raises
+    # A video's check reads every packet and decodes every keyframe; an image's copy is
+    # decoded by its likeness render below (every coefficient of every block, at a
+    # reduced scale), which raises as a full decode would: no second decode for it.
+    after = read_metadata(temp, job.kind, verify=job.kind == MediaType.VIDEO)
     metadata = _metadata(rule, before, after, encoded.parameters)
     floor = rule.min_ssim or DEFAULT_MIN_SSIM[job.kind]
     started = time.perf_counter()

@@ -328,3 +328,12 @@ def test_heic_with_a_rotation_box_is_turned_once(media, tmp_path):
     kept = exiftool(result.output)
     assert kept["IFD0:Orientation"] == 1
     assert (kept["File:ImageWidth"], kept["File:ImageHeight"]) == (480, 640)
+
+
+def test_the_likeness_render_proves_a_jpeg_decodes(media, tmp_path):
+    """Step 6 decodes an image copy once, for its render: a truncated copy must fail it."""
+    from mediasync.errors import MediaError
+
+    broken = samples.truncated(media["jpeg"], tmp_path / "copy.jpg", keep=0.7)
+    with pytest.raises(MediaError, match="copy.jpg: cannot decode image"):
+        likeness.render_file(broken)
