@@ -14,6 +14,7 @@ from mediasync.media.hdr import ColourFacts, x265_params
 from mediasync.media.metadata import MediaInfo
 from mediasync.media.refusal import Unsuitable
 from mediasync.media.types import extension
+from mediasync.media.udta import read_xyz, write_xyz
 from mediasync.media.video import VideoProgress, ffmpeg_path, run_with_progress
 from mediasync.settings import CompressionRule
 
@@ -56,9 +57,13 @@ def transcode(source: Path, target: Path, rule: CompressionRule, before: MediaIn
     source_input = ffmpeg.input(ffmpeg_path(source), noautorotate=None)
     stream = ffmpeg.output(source_input["v:0"], source_input["a?"], ffmpeg_path(target),
                            **options)
+    xyz = read_xyz(source)  # before encoding: a file that cannot be read fails early
     run_with_progress(source, stream, before.duration or 0.0, progress)
-    return {"encoder": encoder, "crf": crf, "preset": preset, "container": container,
-            "scale": list(scale) if scale else None, "audio": "copy"}
+    parameters = {"encoder": encoder, "crf": crf, "preset": preset, "container": container,
+                  "scale": list(scale) if scale else None, "audio": "copy"}
+    if xyz is not None:
+        parameters["quicktime_xyz"] = "kept" if write_xyz(target, xyz) else "not kept"
+    return parameters
 
 
 def scaled_size(width: int, height: int, max_long_edge: int | None) -> tuple[int, int] | None:

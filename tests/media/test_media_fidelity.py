@@ -253,7 +253,8 @@ def first_frame(path: Path) -> dict[str, Any]:
          "-show_frames", "-show_streams", "-of", "json", str(path)],
         capture_output=True, text=True, check=True)
     found = json.loads(done.stdout)
-    side = {entry["side_data_type"]: entry for entry in found["frames"][0]["side_data_list"]}
+    side = {entry["side_data_type"]: entry
+            for entry in found["frames"][0].get("side_data_list", [])}
     return {"stream": found["streams"][0], "side": side}
 
 
@@ -337,3 +338,27 @@ def test_the_likeness_render_proves_a_jpeg_decodes(media, tmp_path):
     broken = samples.truncated(media["jpeg"], tmp_path / "copy.jpg", keep=0.7)
     with pytest.raises(MediaError, match="copy.jpg: cannot decode image"):
         likeness.render_file(broken)
+
+
+@pytest.mark.parametrize("name", ["VID_XYZ.MP4", "VID_XYZ.MOV"])
+def test_quicktime_xyz_location_is_kept_as_it_was(tmp_path, name):
+    from mediasync.media.udta import read_xyz
+
+    source = samples.video(tmp_path / name, VideoSpec(location=None, seconds=2))
+    subprocess.run(["exiftool", "-q", "-overwrite_original",
+                    "-UserData:GPSCoordinates=48.8584, 2.2945, 35", str(source)], check=True)
+    wanted = exiftool(source, "-UserData:GPSCoordinates")["UserData:GPSCoordinates"]
+    hevc = CompressionSettings(min_saving=0, rules=[
+        CompressionRule(media_type="video", strategy="hevc", preset="ultrafast")])
+    result = compress(source, tmp_path / "out", hevc)
+    assert result.status == "compressed", result.reason
+    assert result.metadata["parameters"]["quicktime_xyz"] == "kept"
+    assert read_xyz(result.output) == read_xyz(source) is not None
+    assert exiftool(result.output, "-UserData:GPSCoordinates")[
+        "UserData:GPSCoordinates"] == wanted
+    # the moov grew in front of the media: every frame still decodes where it was
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(result.output), "-f", "null",
+                           "-"], capture_output=True, text=True, check=True)
+    assert done.stderr == ""
+    assert first_frame(result.output)["stream"]["nb_frames"] == first_frame(source)[
+        "stream"]["nb_frames"]
