@@ -96,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mediasync-bench-") as tmp:
         work = Path(tmp)
         videos = make_videos(work / "videos", args.videos, args.seconds)
-        for strategy in ("hevc", "h264"):
+        for strategy in ("hevc", "h264") if videos else ():
             rule = CompressionRule(media_type="video", strategy=strategy,
                                    crf=CRF[strategy], preset=PRESET)
             rows.append(side_by_side(

@@ -129,8 +129,11 @@ def output_path(job: CompressJob, rule: CompressionRule) -> Path:
     if rule.strategy != "jpeg" or extension(job.dest.name) in ("jpg", "jpeg"):
         return job.dest
     stem = job.dest.with_suffix("")
-    beside = job.original_folder or job.source.parent
-    if any((beside / f"{stem.name}{ext}").exists() for ext in _JPEG_SUFFIXES):
+    # the original's folder (a JPEG original of that stem) and the compressed folder
+    # (a copy already there, from a file of that stem archived under another name)
+    folders = (job.original_folder or job.source.parent, job.dest.parent)
+    if any((folder / f"{stem.name}{ext}").exists()
+           for folder in folders for ext in _JPEG_SUFFIXES):
         return job.dest.with_name(f"{job.dest.name}.jpg")
     return stem.with_name(f"{stem.name}.jpg")
 
