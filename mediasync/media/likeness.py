@@ -147,6 +147,9 @@ def video_likeness(original: Path, copy: Path, duration: float, width: int,
             max(WINDOW, round(height * factor / 2) * 2))
     times = [duration * at for at in VIDEO_SAMPLES] if duration > 0 else [0.0]
     before, after = _frames(original, times, size), _frames(copy, times, size)
+    if not before:
+        raise MediaError(f"{original.name}: no frame to compare at {times}",
+                         subject=original)
     if len(after) != len(before):
         return Likeness(0.0, 0.0)  # a frame the original has, the copy does not
     scores = [compare(_float_bands(a), _float_bands(b))

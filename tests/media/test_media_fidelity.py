@@ -362,3 +362,14 @@ def test_quicktime_xyz_location_is_kept_as_it_was(tmp_path, name):
     assert done.stderr == ""
     assert first_frame(result.output)["stream"]["nb_frames"] == first_frame(source)[
         "stream"]["nb_frames"]
+
+
+def test_hdr_heic_is_refused_by_jpeg_with_the_reason(tmp_path):
+    source = tmp_path / "IMG_HDR.HEIC"
+    picture = Image.effect_noise((256, 256), 40).convert("RGB")
+    picture.save(source, transfer_characteristics=18, color_primaries=9,
+                 matrix_coefficients=9)  # HLG, BT.2020: an iPhone's HDR photo
+    result = compress(source, tmp_path / "out")
+    assert result.status == "kept"
+    assert result.reason == ("kept original: an HDR picture (HLG) would lose its range "
+                             "and colours as an 8-bit JPEG")
