@@ -373,3 +373,20 @@ def test_hdr_heic_is_refused_by_jpeg_with_the_reason(tmp_path):
     assert result.status == "kept"
     assert result.reason == ("kept original: an HDR picture (HLG) would lose its range "
                              "and colours as an 8-bit JPEG")
+
+
+def test_step5_says_where_each_capture_time_comes_from(tmp_path):
+    workspace = Workspace.create(tmp_path)
+    samples.photo(workspace.library / "naive.jpg", PhotoSpec(offset=None))
+    samples.photo(workspace.library / "zoned.jpg", PhotoSpec(offset="+02:00"))
+    Image.effect_noise((64, 64), 30).save(workspace.library / "undated.png")
+    samples.video(workspace.library / "clip.mp4", VideoSpec(location=None))
+    settings = workspace.settings()
+    run_steps(settings, 5)
+    files = {name: found[0] for name, found in files_by_name(settings).items()}
+    source = {name: media.media_metadata["captured_at_source"] for name, media in files.items()}
+    assert source == {"naive.jpg": "camera, local time, zone unknown",
+                      "zoned.jpg": "camera, with its UTC offset",
+                      "undated.png": "source or import time: the file has no capture time",
+                      "clip.mp4": "video container, UTC"}
+    assert files["naive.jpg"].media_metadata["captured_offset"] is None
