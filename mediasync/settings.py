@@ -176,6 +176,9 @@ class CompressionRule(Section):
     max_long_edge: int | None = Field(None, ge=16)  # jpeg, hevc, h264
     crf: int | None = Field(None, ge=0, le=51)  # hevc, h264
     preset: str | None = None  # x264/x265 preset, e.g. "medium", "fast"
+    # likeness floor: a copy whose SSIM against the original (a small render, a few
+    # video frames) is below it is discarded; None: 0.95 for images, 0.90 for videos
+    min_ssim: float | None = Field(None, gt=0, le=1)
 
     @field_validator("formats")
     @classmethod

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-MEDIASYNC_SETUP_EXTRA=test MEDIASYNC_TEST_PACKAGES="openssh-server openssl postgresql chromium" scripts/setup.sh
+MEDIASYNC_SETUP_EXTRA=test MEDIASYNC_TEST_PACKAGES="openssh-server openssl postgresql chromium libimage-exiftool-perl" scripts/setup.sh
 # The rules that must hold before any test: lint, and the import contracts in
 # pyproject.toml (the core never imports Prefect; no import cycles among its packages).
 uv run --frozen ruff check .

@@ -18,6 +18,7 @@ from mediasync.model import MediaType
 # QuickTime keeps the local time with its offset here; creation_time is UTC only.
 _LOCAL_CREATION_KEYS = ("com.apple.quicktime.creationdate",)
 _LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
+_CONTENT_IDENTIFIER_KEY = "com.apple.quicktime.content.identifier"
 _MAKE_KEYS = ("com.apple.quicktime.make", "make")
 _MODEL_KEYS = ("com.apple.quicktime.model", "model")
 _ISO6709 = re.compile(r"^([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)?")
@@ -37,6 +38,8 @@ class MediaInfo:
     rotation: int | None = None  # display matrix, videos
     captured_at: datetime | None = None
     captured_offset: str | None = None  # "+02:00" when the file records it
+    # where captured_at comes from, and what it means: see capture_source()
+    captured_at_source: str | None = None
     gps: GPS | None = None
     location: str | None = None  # ISO 6709 as the video stores it
     make: str | None = None
@@ -45,6 +48,8 @@ class MediaInfo:
     duration: float | None = None
     video_codec: str | None = None
     audio_codec: str | None = None
+    frame_count: int | None = None  # video frames, as the container declares them
+    content_identifier: str | None = None  # ties a live photo's video to its image
     note: str | None = None  # why a file is not media we handle (sidecar, unknown)
     implausible_capture_time: str | None = None  # what the file said, when not believed
 
@@ -78,7 +83,27 @@ def _believed(info: MediaInfo) -> MediaInfo:
         return info
     assert info.captured_at is not None
     info.implausible_capture_time = info.captured_at.isoformat()
-    info.captured_at = info.captured_offset = None
+    info.captured_at = info.captured_offset = info.captured_at_source = None
+    return info
+
+
+CAMERA_WITH_ZONE = "camera, with its UTC offset"
+CAMERA_LOCAL = "camera, local time, zone unknown"
+CONTAINER_UTC = "video container, UTC"
+
+
+def _with_capture_source(info: MediaInfo, kind: str) -> MediaInfo:
+    """Say what the capture time is: a camera's time with its offset (an instant), a
+    camera's local time without one (the wall clock where it was taken; the zone, and so
+    the instant, unknown), or a video container's UTC creation time."""
+    if info.captured_at is None:
+        return info
+    if info.captured_at.tzinfo is None:
+        info.captured_at_source = CAMERA_LOCAL
+    elif info.captured_offset is not None:
+        info.captured_at_source = CAMERA_WITH_ZONE
+    else:
+        info.captured_at_source = CONTAINER_UTC if kind == "container" else CAMERA_WITH_ZONE
     return info
 
 
@@ -92,9 +117,9 @@ def read_metadata(path: Path, media_type: MediaType | None = None,
         raise MediaError(f"{path.name}: no such file", subject=path)
     kind = media_type or media_type_of(path.name)
     if kind == MediaType.IMAGE:
-        return _believed(_image_info(path, verify))
+        return _believed(_with_capture_source(_image_info(path, verify), "camera"))
     if kind == MediaType.VIDEO:
-        return _believed(_video_info(path, verify))
+        return _believed(_with_capture_source(_video_info(path, verify), "container"))
     note = "sidecar file (edits or metadata for another file)" if kind == MediaType.SIDECAR \
         else f"unsupported file type '{extension(path.name) or 'none'}'"
     return MediaInfo(str(path), kind, extension(path.name), path.stat().st_size, note=note)
@@ -131,7 +156,15 @@ def _video_info(path: Path, verify: bool) -> MediaInfo:
         gps=parse_iso6709(location), location=location, make=_first(tags, _MAKE_KEYS),
         model=_first(tags, _MODEL_KEYS), duration=video.duration_of(probed),
         video_codec=stream.get("codec_name"), audio_codec=_audio_codec(probed),
+        frame_count=_frame_count(stream),
+        content_identifier=tags.get(_CONTENT_IDENTIFIER_KEY),
     )
+
+
+def _frame_count(stream: dict[str, Any]) -> int | None:
+    value = stream.get("nb_frames")
+    return int(value) if isinstance(value, str) and value.isdigit() and value != "0" \
+        else None
 
 
 def video_rotation(stream: dict[str, Any]) -> int | None:

@@ -1,4 +1,5 @@
-"""The date tags of an MP4 or QuickTime file, read from its `moov` box in Python.
+"""The date tags of an MP4 or QuickTime file, read from its `moov` box in Python (and
+whether a HEIF file turns its picture by its own boxes).
 
 Step 1 needs only a video's capture time (the archive is laid out by it), and starting
 ffprobe costs about 80 ms here, more than copying a phone clip. This reads the two tags
@@ -24,7 +25,7 @@ def date_tags(path: Path) -> dict[str, str] | None:
     missing), or None when the file is not an ISO/QuickTime file this can read."""
     try:
         with open(path, "rb") as handle:
-            moov = _moov(handle)
+            moov = _top_box(handle, b"moov")
     except OSError:
         return None
     if moov is None:
@@ -35,8 +36,23 @@ def date_tags(path: Path) -> dict[str, str] | None:
         return None
 
 
-def _moov(handle: BinaryIO) -> bytes | None:
-    """The body of the top-level `moov` box, seeking past `mdat` and the rest."""
+def heif_turns(path: Path) -> bool | None:
+    """Whether a HEIF file (HEIC) turns or mirrors its picture by its own boxes (`irot`,
+    `imir` among the item properties); None when it cannot be read as HEIF."""
+    try:
+        with open(path, "rb") as handle:
+            meta = _top_box(handle, b"meta")
+        if meta is None:
+            return None
+        properties = _boxes(_boxes(_boxes(meta[4:]).get(b"iprp", b"")).get(b"ipco", b""))
+    except (OSError, struct.error):
+        return None
+    return b"irot" in properties or b"imir" in properties
+
+
+def _top_box(handle: BinaryIO, wanted: bytes) -> bytes | None:
+    """The body of the first top-level box of type `wanted`, seeking past `mdat` and
+    the rest."""
     position = 0
     while True:
         handle.seek(position)
@@ -54,7 +70,7 @@ def _moov(handle: BinaryIO) -> bytes | None:
             size = handle.seek(0, 2) - position
         if size < body_at - position:
             return None
-        if kind == b"moov":
+        if kind == wanted:
             length = size - (body_at - position)
             if length > _MAX_MOOV:
                 return None

@@ -93,7 +93,7 @@ def job_for(ctx: RunContext, media: MediaFile) -> CompressJob:
                               subject=media.source_id)
         source = Path(media.nas_path)
     return CompressJob(source, ctx.path("compressed") / relative, media.captured_at,
-                       media.media_type)
+                       media.media_type, original_folder=Path(media.nas_path).parent)
 
 
 def _plan(ctx: RunContext, media: MediaFile) -> str:

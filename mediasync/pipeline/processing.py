@@ -19,6 +19,7 @@ from mediasync.pipeline.context import RunContext, StepReport
 
 _LIVE_IMAGE_EXTENSIONS = ("HEIC", "heic", "JPG", "jpg", "JPEG", "jpeg")
 _LIVE_VIDEO_EXTENSIONS = ("MOV", "mov")
+NOT_FROM_FILE = "source or import time: the file has no capture time"
 # A decoded 48 MP photo holds about 150 MB: one decode per core, but not dozens at once.
 DECODERS = min(os.cpu_count() or 1, 8)
 
@@ -79,6 +80,8 @@ def _outcome(ctx: RunContext, media: MediaFile, working: Path | FileProblem,
     report.bytes += media.size or 0
     if info.captured_at is not None:
         updates["captured_at"] = info.captured_at
+    else:  # the time step 1 took from the source (its date, a file's mtime, the import)
+        updates["media_metadata"]["captured_at_source"] = NOT_FROM_FILE
     if partner := _live_photo_partner(ctx, media, info):
         updates["group_id"] = partner.group_id
     return StageChange(media.id, Stage.PROCESSING_READY, updates, detail=_date_note(media, info))

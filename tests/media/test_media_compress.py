@@ -15,7 +15,7 @@ from mediasync.media.metadata import read_metadata
 from mediasync.media.samples import PhotoSpec
 from mediasync.settings import CompressionRule, CompressionSettings
 
-PRESERVED = ("captured_at", "gps", "location", "rotation", "make", "model",
+PRESERVED = ("captured_at", "gps", "rotation", "make", "model", "content_identifier",
              "has_icc_profile")
 
 
@@ -62,12 +62,26 @@ def test_jpeg_keeps_orientation_tag_and_stored_pixels(media, settings, tmp_path)
     assert info.orientation == 6 and (info.width, info.height) == (640, 480)
 
 
-def test_heic_and_png_become_jpg_named_after_the_whole_original_name(media, settings,
-                                                                     tmp_path):
+def test_heic_and_png_become_jpg_of_the_same_stem_so_live_pairs_still_pair(
+        media, settings, tmp_path):
     heic = compress(media["heic"], tmp_path, settings).output
-    assert heic == tmp_path / "IMG_0002.HEIC.jpg"
+    assert heic == tmp_path / "IMG_0002.jpg"
     png = compress(media["png"], tmp_path, settings).output
-    assert png == tmp_path / "Screenshot 1.png.jpg"
+    assert png == tmp_path / "Screenshot 1.jpg"
+    live = compress(media["live_heic"], tmp_path, settings).output
+    clip = compress(media["live_mov"], tmp_path, settings).output
+    assert (live.name, clip.name) == ("IMG_0005.jpg", "IMG_0005.MOV")
+
+
+def test_heic_beside_a_jpeg_of_the_same_stem_is_named_after_its_whole_name(
+        media, settings, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    heic = shutil.copy(media["heic"], folder / "IMG_7.HEIC")
+    jpeg = shutil.copy(media["jpeg"], folder / "IMG_7.JPG")
+    assert compress(heic, tmp_path / "out", settings).output == (
+        tmp_path / "out" / "IMG_7.HEIC.jpg")
+    assert compress(jpeg, tmp_path / "out", settings).output == tmp_path / "out" / "IMG_7.JPG"
 
 
 def test_max_long_edge_shrinks_images_and_videos_keeping_orientation(media, tmp_path):

@@ -111,7 +111,7 @@ def test_step6_replaces_the_archived_original_only_when_asked(tmp_path, library)
     run_steps(settings, 6)
     heic = files_by_name(settings)["IMG_0003.HEIC"][0]
     assert heic.compressed
-    assert heic.nas_path.endswith("IMG_0003.HEIC.jpg")
+    assert heic.nas_path.endswith("IMG_0003.jpg")
     assert heic.compressed_path == heic.nas_path
     assert sha256_file(Path(heic.nas_path)) == heic.nas_hash != heic.content_hash
     replaced = heic.compression_metadata["replaced_original"]
