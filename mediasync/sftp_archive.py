@@ -53,17 +53,27 @@ MAX_LANES = 4
 # CPUs have them too), and its one process spares a program start per file (about 3 ms
 # for openssl here, more on a small NAS CPU).
 PYTHON_LOOP = """python3 -c 'import hashlib, sys
-for line in sys.stdin.buffer:
+out, pending, answers = sys.stdout.buffer, b"", []
+while True:
+    if b"\\n" not in pending:
+        if answers:
+            out.write(b"".join(answers))
+            out.flush()
+            answers = []
+        chunk = sys.stdin.buffer.raw.read(65536)
+        if not chunk:
+            break
+        pending += chunk
+        continue
+    path, pending = pending.split(b"\\n", 1)
     digest = hashlib.sha256()
     try:
-        with open(line[:-1], "rb") as f:
+        with open(path, "rb") as f:
             for block in iter(lambda: f.read(1048576), b""):
                 digest.update(block)
-        answer = digest.hexdigest()
+        answers.append(digest.hexdigest().encode() + b"\\n")
     except OSError:
-        answer = "-"
-    sys.stdout.write(answer + "\\n")
-    sys.stdout.flush()
+        answers.append(b"-\\n")
 '"""
 # A shell runs `tool` once per path and answers with the digest's 64 characters alone,
 # whatever the tool prints (sha256sum puts a backslash before the digest of a name it had
