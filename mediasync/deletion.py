@@ -1,4 +1,4 @@
-"""The one gate every source delete passes (DESIGN.md, safety rule 1).
+"""The one gate every source delete passes (README, "Safety").
 
 Pure: it reads MediaFiles, settings and what the run saw of the source, and decides per
 file; it never touches the ledger or the network. Dry run lives here, not in twin

@@ -1,4 +1,4 @@
-"""The proof at delete time (DESIGN.md, safety rule 1): right before a batch is deleted
+"""The proof at delete time (README, "Safety"): right before a batch is deleted
 at the source, every copy the deletion relies on is asked again, now. What step 4 or
 step 3 recorded is what to expect, never the proof itself: a NAS copy removed or
 overwritten since then must stop the delete.

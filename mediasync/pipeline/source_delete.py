@@ -44,7 +44,7 @@ def run(ctx: RunContext) -> StepReport:
 
 
 def why_not_proven(ctx: RunContext, media: MediaFile) -> str | None:
-    """DESIGN.md safety rule 1 (a)-(c): the reason this file is not proven, or None."""
+    """What step 4 and step 3 recorded (README, "Safety"): why this file is not proven, or None."""
     if not (media.nas_archived and media.nas_path and media.content_hash):
         return "no NAS copy recorded"
     if media.nas_hash != media.content_hash:
