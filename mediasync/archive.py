@@ -33,6 +33,14 @@ MARKER_NAME = ".mediasync-archive"  # the archive's identity, at its root
 OWN_PREFIX = ".mediasync"  # names mediasync itself leaves at the root (marker, probes)
 
 
+def is_own(name: str) -> bool:
+    """mediasync's own hidden files at the archive root: the marker, the write probe, and
+    their temp files while they are written (atomic_write hides a temp name behind one
+    more dot: another worker marking the same fresh archive must not take it for a file
+    of the owner's)."""
+    return name.lstrip(".").startswith(OWN_PREFIX.lstrip("."))
+
+
 @dataclass(frozen=True)
 class Archived:
     path: PurePath  # where the archive holds it (a remote path for a remote archive)
@@ -162,7 +170,7 @@ class NasArchive:
     def holds_files(self) -> bool:
         try:
             with os.scandir(self.root) as entries:
-                return any(not e.name.startswith(OWN_PREFIX) for e in entries)
+                return any(not is_own(e.name) for e in entries)
         except OSError as exc:
             raise self._error(exc) from None
 

@@ -24,7 +24,7 @@ from typing import BinaryIO, NamedTuple
 
 import asyncssh
 
-from mediasync.archive import MARKER_NAME, OWN_PREFIX, Archived, collision_names, layout_parts
+from mediasync.archive import MARKER_NAME, Archived, collision_names, is_own, layout_parts
 from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile
@@ -197,7 +197,7 @@ class SftpArchive:
 
     def holds_files(self) -> bool:
         names = self.link.call(lambda sftp: sftp.listdir(str(self.root)))
-        return any(not str(n).startswith(OWN_PREFIX) for n in names if n not in (".", ".."))
+        return any(not is_own(str(n)) for n in names if n not in (".", ".."))
 
     def reread(self, path: PurePath) -> str | None:
         return self.reread_all([path])[0]

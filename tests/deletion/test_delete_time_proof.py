@@ -12,6 +12,7 @@ import pytest
 from mediasync.archive import MARKER_NAME
 from mediasync.archive_identity import recorded
 from mediasync.errors import ArchiveError
+from mediasync.files import PARTIAL_SUFFIX
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile, Stage, can_move
 from mediasync.pipeline.context import StepReport
@@ -176,6 +177,16 @@ def test_empty_mount_point_halts_before_writing_or_deleting(tmp_path: Path) -> N
         _steps(ws, 7, 8, "run-3")
     assert list(ws.nas.iterdir()) == []
     assert len(_at_source(ws)) == FILES + 1
+
+
+def test_a_marker_being_written_by_another_worker_is_not_a_file_of_the_owners(
+        tmp_path: Path) -> None:
+    """Two workers starting on a fresh archive: while the first writes the marker, its
+    temp file sits at the root; the second must not halt with "holds files"."""
+    ws = _workspace(tmp_path)
+    (ws.nas / f".{MARKER_NAME}.4242{PARTIAL_SUFFIX}{PARTIAL_SUFFIX}").write_bytes(b"half")
+    _steps(ws, 1, 4, "run-1")
+    assert (ws.nas / MARKER_NAME).is_file()
 
 
 def test_files_but_no_identity_halt_and_name_nas_init(tmp_path: Path) -> None:
