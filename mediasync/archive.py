@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,12 @@ from mediasync.model import MediaFile
 P = TypeVar("P", bound=PurePath)
 MARKER_NAME = ".mediasync-archive"  # the archive's identity, at its root
 OWN_PREFIX = ".mediasync"  # names mediasync itself leaves at the root (marker, probes)
+
+
+def probe_name() -> str:
+    """A write probe's name of its own: workers checking one archive at once must not
+    remove each other's probe (or hash each other's bytes)."""
+    return f"{OWN_PREFIX}-write-test.{os.getpid()}.{secrets.token_hex(4)}"
 
 
 def is_own(name: str) -> bool:
@@ -134,7 +141,7 @@ class NasArchive:
             raise ArchiveError(f"NAS archive {self.root} does not exist (is the NAS mounted?)")
         if not self.root.is_dir():
             raise ArchiveError(f"NAS archive {self.root} is not a folder")
-        probe = self.root / ".mediasync-write-test"
+        probe = self.root / probe_name()
         try:
             probe.write_bytes(b"")
             probe.unlink()

@@ -24,7 +24,14 @@ from typing import BinaryIO, NamedTuple
 
 import asyncssh
 
-from mediasync.archive import MARKER_NAME, Archived, collision_names, is_own, layout_parts
+from mediasync.archive import (
+    MARKER_NAME,
+    Archived,
+    collision_names,
+    is_own,
+    layout_parts,
+    probe_name,
+)
 from mediasync.errors import ArchiveError, FileProblem
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile
@@ -38,7 +45,6 @@ from mediasync.openssh_put import (
 from mediasync.settings import Settings, SftpArchiveSettings
 from mediasync.ssh import TRANSFER_CHUNK, SshErrors, SshLink, raise_if_dropped, sftp_sha256
 
-PROBE_NAME = ".mediasync-write-test"
 # paths sent to the server's hasher before its first answer is read: one round trip for
 # a whole delete batch, and a bounded amount of input waiting in the session's window
 REREAD_BATCH = 256
@@ -282,12 +288,13 @@ class SftpArchive:
             if not await sftp.isdir(str(self.root)):
                 raise ArchiveError(f"{self.where}: the folder does not exist (wrong root,"
                                    " or the share is not there)")
-            probe = str(self.root / PROBE_NAME)
+            name = probe_name()
+            probe = str(self.root / name)
             body = os.urandom(64)
             async with sftp.open(probe, "wb") as handle:
                 await handle.write(body)
             try:
-                self._server_hash = await self._find_hasher(sftp, probe, body)
+                self._server_hash = await self._find_hasher(sftp, name, body)
             finally:
                 await sftp.remove(probe)
         except asyncssh.SFTPError as exc:
@@ -296,14 +303,15 @@ class SftpArchive:
 
     async def _find_hasher(self, sftp: asyncssh.SFTPClient, probe: str,
                            body: bytes) -> ServerHash | None:
-        """The fastest server tool that hashes the probe SFTP wrote to its right digest."""
+        """The fastest server tool that hashes the probe SFTP wrote (`probe`, a name at
+        the root) to its right digest."""
         if self.config.verify == "read":
             return None
         absolute = PurePosixPath(await sftp.realpath(str(self.root)))
         right = hashlib.sha256(body).hexdigest()
         for tool in HASHERS:
             found = ServerHash(absolute, tool)
-            if await self._server_digest(found, absolute / PROBE_NAME) == right:
+            if await self._server_digest(found, absolute / probe) == right:
                 return found
             self.link.release(HASHERS[tool])  # not used: it would idle
         if self.config.verify == "server":

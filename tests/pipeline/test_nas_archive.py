@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mediasync.archive import NasArchive
+from mediasync.errors import ArchiveError
 from mediasync.model import MediaFile, MediaType
 
 
@@ -34,3 +36,28 @@ def test_same_name_different_bytes_stored_at_once_both_survive(tmp_path: Path) -
     for (working, _), archived in zip(rows, stored, strict=True):
         assert archived.path.read_bytes() == working.read_bytes()
     assert len(list((archive.root / "2024" / "05" / "01").iterdir())) == len(rows)
+
+
+def test_workers_checking_one_archive_at_once_do_not_trip_over_each_others_probe(
+        tmp_path: Path) -> None:
+    """Each check writes and removes a probe file: with one shared name, one worker's
+    removal made the other's fail ("not writable: No such file or directory")."""
+    root = tmp_path / "nas"
+    root.mkdir()
+    failures: list[Exception] = []
+
+    def check_often() -> None:
+        archive = NasArchive(root)
+        try:
+            for _ in range(300):
+                archive.check()
+        except ArchiveError as exc:
+            failures.append(exc)
+
+    workers = [threading.Thread(target=check_often) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert failures == []
+    assert list(root.iterdir()) == []
