@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr  # noqa: E402
 
-from mediasync.bucket_sync import SyncJob, mirror  # noqa: E402
+from mediasync.bucket.sync import SyncJob, mirror  # noqa: E402
 from mediasync.settings import BucketSettings, Settings  # noqa: E402
 from mediasync.sources.bucket import BucketSource  # noqa: E402
 from tests.fakes.storage_server import FakeStorage  # noqa: E402

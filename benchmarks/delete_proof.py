@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mediasync.archive import NasArchive  # noqa: E402
 from mediasync.model import MediaFile, MediaType  # noqa: E402
+from mediasync.nas.archive import NasArchive  # noqa: E402
+from mediasync.nas.sftp import SftpArchive  # noqa: E402
 from mediasync.pipeline.delete_proof import ArchiveCopies  # noqa: E402
 from mediasync.settings import Settings, SftpArchiveSettings  # noqa: E402
-from mediasync.sftp_archive import SftpArchive  # noqa: E402
 from tests.sftp.sshd import Sshd, start_sshd  # noqa: E402
 
 MB = 1000 * 1000

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mediasync.ledger.sqlite import SqliteLedger  # noqa: E402
-from mediasync.scan import ScanOptions, reconcile  # noqa: E402
+from mediasync.records.scan import ScanOptions, reconcile  # noqa: E402
 
 PER_FOLDER = 1000
 

@@ -30,10 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mediasync.model import MediaFile, MediaType  # noqa: E402
+from mediasync.nas.sftp import SftpArchive  # noqa: E402
 from mediasync.pipeline import archive as step4  # noqa: E402
 from mediasync.pipeline.steps import open_context  # noqa: E402
 from mediasync.settings import Settings, load_settings  # noqa: E402
-from mediasync.sftp_archive import SftpArchive  # noqa: E402
 from tests.sftp.sshd import Sshd, start_sshd  # noqa: E402
 
 MB = 1000 * 1000

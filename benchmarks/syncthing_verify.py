@@ -22,8 +22,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from mediasync.model import MediaFile
-from mediasync.pixel import place_batch, verify
-from mediasync.syncthing import SyncthingClient, parse_time_ns
+from mediasync.pixel.phone import place_batch, verify
+from mediasync.pixel.syncthing import SyncthingClient, parse_time_ns
 from tests.syncthing.syncthing_pair import Instance, Pair, share_folder, start_pair
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from mediasync.bucket_reconcile import analyse
-from mediasync.record_table import PostgrestRecordTable
+from mediasync.bucket.reconcile import analyse
+from mediasync.bucket.record_table import PostgrestRecordTable
 from mediasync.settings import load_settings
 from mediasync.sources.bucket import BucketSource
 from tasks.bucket import list_bucket, read_table, repair_table

@@ -9,7 +9,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed, State
 
-from mediasync.bucket_sync import SyncJob, SyncReport
+from mediasync.bucket.sync import SyncJob, SyncReport
 from mediasync.settings import load_settings
 from mediasync.sources.bucket import BucketSource
 from tasks.bucket import check_registry_task, list_bucket, mirror_bucket, retention_task

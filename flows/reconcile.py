@@ -16,8 +16,8 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from mediasync.ledger import open_ledger
-from mediasync.scan import ScanOptions
-from mediasync.scan import reconcile as reconcile_root
+from mediasync.records.scan import ScanOptions
+from mediasync.records.scan import reconcile as reconcile_root
 from mediasync.settings import Settings, load_settings
 from steps import RETRY_DELAYS, is_transient
 

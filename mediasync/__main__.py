@@ -1,3 +1,3 @@
-from mediasync.cli import app
+from mediasync.cli.main import app
 
 app(prog_name="mediasync")

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from mediasync import notify
 from mediasync.errors import ConfigError
-from mediasync.remedies import fix_for_step, step_name
+from mediasync.pipeline.remedies import fix_for_step, step_name
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.icloud_session import EXPIRED
 

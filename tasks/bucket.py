@@ -8,11 +8,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from mediasync.bucket_reconcile import Analysis, ReconcileResult, repair
-from mediasync.bucket_registry import check_registry
-from mediasync.bucket_retention import RetentionResult
-from mediasync.bucket_sync import MirrorResult, SyncJob, mirror_and_list, retention
-from mediasync.record_table import RecordTable
+from mediasync.bucket.reconcile import Analysis, ReconcileResult, repair
+from mediasync.bucket.record_table import RecordTable
+from mediasync.bucket.registry import check_registry
+from mediasync.bucket.retention import RetentionResult
+from mediasync.bucket.sync import MirrorResult, SyncJob, mirror_and_list, retention
 from mediasync.settings import BucketSettings
 from mediasync.sources.bucket import BucketObject, BucketSource
 from steps import RETRY_DELAYS, is_transient

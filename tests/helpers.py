@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediasync.archive import MARKER_NAME
-from mediasync.demo import DEMO_CONFIG
+from mediasync.cli.demo import DEMO_CONFIG
 from mediasync.ledger import open_ledger
 from mediasync.ledger.base import Ledger
+from mediasync.nas.archive import MARKER_NAME
 from mediasync.settings import Settings, load_settings
 
 

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from functools import partial
 
-from mediasync import archive_identity
-from mediasync.archive import Archived, ArchiveTarget, NasArchive
 from mediasync.errors import FileProblem
 from mediasync.files import safe_filename
 from mediasync.ledger.claims import claim_batches, holding
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.naming import prefixed_name
+from mediasync.nas import identity as archive_identity
+from mediasync.nas.archive import Archived, ArchiveTarget, NasArchive
 from mediasync.pipeline.common import (
     BATCH_FILES,
     ChangeWriter,
@@ -44,7 +44,7 @@ def archive_for(settings: Settings) -> ArchiveTarget:
     """Over SFTP when `[sftp.archive]` is configured, else the mounted folder."""
     workflow = settings.workflow
     if settings.sftp.archive is not None:
-        from mediasync.sftp_archive import SftpArchive
+        from mediasync.nas.sftp import SftpArchive
 
         return SftpArchive(settings.sftp.archive, settings, workflow.archive_layout)
     return NasArchive(settings.resolve(workflow.nas_archive), workflow.archive_layout)

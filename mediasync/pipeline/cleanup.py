@@ -10,7 +10,7 @@ from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.common import ChangeWriter, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport
-from mediasync.pixel import pixel_copies_due, remove_pixel_copy
+from mediasync.pixel.phone import pixel_copies_due, remove_pixel_copy
 
 
 def run(ctx: RunContext) -> StepReport:

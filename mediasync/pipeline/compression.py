@@ -9,13 +9,13 @@ import threading
 from pathlib import Path, PurePath
 from typing import Any
 
-from mediasync.archive import NasArchive
 from mediasync.errors import ArchiveError, FileProblem, MediaError
 from mediasync.files import copy_hashed, sha256_file
 from mediasync.media.compress import CompressionResult, CompressJob, choose_rule
 from mediasync.media.parallel import compress_many
 from mediasync.media.video import VideoProgress
 from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.nas.archive import NasArchive
 from mediasync.pipeline.archive import nas_archive
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row, take
 from mediasync.pipeline.context import RunContext, StepReport

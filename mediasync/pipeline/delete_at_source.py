@@ -15,7 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mediasync.deletion import (
+from mediasync.model import MediaFile, Stage, SyncOperation
+from mediasync.pipeline.common import last_operation, plan_row
+from mediasync.pipeline.context import RunContext, StepReport
+from mediasync.pipeline.delete_proof import DeleteTimeProof
+from mediasync.pipeline.deletion import (
     Decision,
     DeletePolicy,
     SourceSignals,
@@ -26,10 +30,6 @@ from mediasync.deletion import (
     shrank,
     unarchived_reason,
 )
-from mediasync.model import MediaFile, Stage, SyncOperation
-from mediasync.pipeline.common import last_operation, plan_row
-from mediasync.pipeline.context import RunContext, StepReport
-from mediasync.pipeline.delete_proof import DeleteTimeProof
 from mediasync.pipeline.interrupted_deletes import Interrupted, resolve_interrupted
 from mediasync.sources.base import DeleteOutcome, SourceHealth
 

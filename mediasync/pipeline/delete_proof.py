@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Protocol
 
-from mediasync import archive_identity
-from mediasync.archive import ArchiveTarget
 from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.nas import identity as archive_identity
+from mediasync.nas.archive import ArchiveTarget
 from mediasync.pipeline.archive import input_stages, nas_archive
 from mediasync.pipeline.common import plan_row
 from mediasync.pipeline.context import RunContext

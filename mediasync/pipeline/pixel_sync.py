@@ -5,9 +5,9 @@ from __future__ import annotations
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
-from mediasync.pixel import PixelTarget, place_batch, window_room
-from mediasync.pixel_setup import ensure_ready
-from mediasync.syncthing import SyncthingClient
+from mediasync.pixel.phone import PixelTarget, place_batch, window_room
+from mediasync.pixel.setup import ensure_ready
+from mediasync.pixel.syncthing import SyncthingClient
 
 
 def run(ctx: RunContext) -> StepReport:

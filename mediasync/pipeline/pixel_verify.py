@@ -8,9 +8,9 @@ from mediasync.errors import FileProblem
 from mediasync.model import MediaFile, Stage, StageChange
 from mediasync.pipeline.common import ChangeWriter, failure, plan_row
 from mediasync.pipeline.context import RunContext, StepReport
-from mediasync.pixel import DeviceWait, PixelTarget, Verification, verify
-from mediasync.pixel_setup import ensure_ready
-from mediasync.syncthing import SyncthingClient, short_id
+from mediasync.pixel.phone import DeviceWait, PixelTarget, Verification, verify
+from mediasync.pixel.setup import ensure_ready
+from mediasync.pixel.syncthing import SyncthingClient, short_id
 
 
 def run(ctx: RunContext) -> StepReport:

@@ -29,7 +29,7 @@ from mediasync.files import CHUNK, atomic_write
 from mediasync.model import MediaFile, MediaType, SourceAsset, signature_differs
 from mediasync.settings import BucketSettings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
-from mediasync.supabase_client import SupabaseConnection, connect
+from mediasync.sources.supabase_client import SupabaseConnection, connect
 
 MAX_PER_CALL = 1000  # Storage's limit for remove and create_signed_urls
 PLACEHOLDER = ".emptyFolderPlaceholder"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mediasync.commands.bucket import app
+from mediasync.cli.bucket import app
 from tests.bucket.conftest import BUCKET, KEY, TABLE, payload, put, write_config
 from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage

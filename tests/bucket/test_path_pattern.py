@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mediasync.bucket.path_pattern import PathPattern
 from mediasync.errors import ConfigError
-from mediasync.path_pattern import PathPattern
 
 DEVICE = "{device}/{YYYY}/{MM}/{DD}/{HH}{mm}{ss}"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mediasync.bucket_reconcile import needs_url, repair, take_stock, url_expires_at
-from mediasync.record_table import PostgrestRecordTable
+from mediasync.bucket.reconcile import needs_url, repair, take_stock, url_expires_at
+from mediasync.bucket.record_table import PostgrestRecordTable
 from mediasync.settings import Settings
 from mediasync.sources.bucket import BucketSource
 from tests.bucket.conftest import BUCKET, FAST_RETRY, TABLE, make_settings, payload, put

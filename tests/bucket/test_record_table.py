@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from mediasync.bucket.record_table import PostgrestRecordTable
 from mediasync.errors import AuthError, TableError
-from mediasync.record_table import PostgrestRecordTable
 from tests.bucket.conftest import KEY, TABLE, rest_client
 from tests.fakes.postgrest_table_server import FakePostgrest, parse_in_list
 

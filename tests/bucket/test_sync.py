@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.bucket_registry import check_registry
-from mediasync.bucket_sync import SyncJob, SyncReport, retention, run_sync
+from mediasync.bucket.registry import check_registry
+from mediasync.bucket.sync import SyncJob, SyncReport, retention, run_sync
 from mediasync.settings import RetentionRule, Settings
 from mediasync.sources.bucket import BucketSource, Retry
 from tests.bucket.conftest import (

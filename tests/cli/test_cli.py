@@ -10,8 +10,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from mediasync.cli import app
-from mediasync.demo import make_library
+from mediasync.cli.demo import make_library
+from mediasync.cli.main import app
 from tests.helpers import Workspace
 
 runner = CliRunner()

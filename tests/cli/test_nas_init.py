@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from mediasync.archive import MARKER_NAME
-from mediasync.archive_identity import recorded
-from mediasync.cli import app
+from mediasync.cli.main import app
 from mediasync.errors import ArchiveError
+from mediasync.nas.archive import MARKER_NAME
+from mediasync.nas.identity import recorded
 from mediasync.pipeline.steps import STEPS, open_context
 from tests.helpers import Workspace
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.archive import MARKER_NAME
-from mediasync.archive_identity import recorded
 from mediasync.errors import ArchiveError
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile, Stage, can_move
+from mediasync.nas.archive import MARKER_NAME
+from mediasync.nas.identity import recorded
 from mediasync.pipeline.context import StepReport
 from mediasync.pipeline.steps import STEPS, open_context
 from tests.helpers import Workspace, sha256

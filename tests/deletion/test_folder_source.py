@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediasync.demo import make_library
+from mediasync.cli.demo import make_library
 from mediasync.pipeline.steps import STEPS, open_context
 from tests.helpers import Workspace
 

@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mediasync.deletion import (
+from mediasync.errors import UnsafeDelete
+from mediasync.ledger.base import DeleteAnswer, DeletionState
+from mediasync.model import MediaFile, Stage
+from mediasync.pipeline.deletion import (
     MAX_THROTTLED,
     DeletePolicy,
     SourceSignals,
@@ -16,9 +19,6 @@ from mediasync.deletion import (
     deletion_enabled,
     intents,
 )
-from mediasync.errors import UnsafeDelete
-from mediasync.ledger.base import DeleteAnswer, DeletionState
-from mediasync.model import MediaFile, Stage
 from mediasync.settings import DeleteGuards, Settings
 from mediasync.sources.base import DeleteOutcome
 

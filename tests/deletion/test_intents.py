@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.deletion import intents
-from mediasync.doctor import diagnose
 from mediasync.ledger.base import DeletionState, Ledger
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile
+from mediasync.pipeline.deletion import intents
 from mediasync.pipeline.interrupted_deletes import STILL_THERE
 from mediasync.pipeline.steps import STEPS, open_context
+from mediasync.records.doctor import diagnose
 from mediasync.sources.folder import FolderSource
 from tests.helpers import Workspace
 

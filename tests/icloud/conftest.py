@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.demo import DEMO_CONFIG
+from mediasync.cli.demo import DEMO_CONFIG
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.icloud import ICloudSource
 from mediasync.sources.icloud_session import new_service

@@ -12,7 +12,7 @@ from keyrings.alt.file import PlaintextKeyring
 from pyicloud.utils import store_password_in_keyring
 from typer.testing import CliRunner, Result
 
-from mediasync.commands.icloud import app
+from mediasync.cli.icloud import app
 from tests.fakes.icloud_server import Account, FakeICloud
 from tests.icloud.conftest import endpoints_toml
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mediasync.deletion import DeletePolicy, SourceSignals, decide
 from mediasync.model import MediaFile, SourceAsset, Stage
+from mediasync.pipeline.deletion import DeletePolicy, SourceSignals, decide
 from mediasync.settings import DeleteGuards, Settings
 from mediasync.sources.icloud import ICloudSource
 from tests.fakes.icloud_server import FakeICloud

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mediasync.commands.ledger import app
+from mediasync.cli.ledger import app
 from mediasync.ledger.postgres import PostgresLedger
 from mediasync.model import MediaFile, Stage
 from tests.fakes.postgrest_server import PostgrestServer

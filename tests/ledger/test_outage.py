@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.archive import MARKER_NAME
 from mediasync.errors import LedgerError
 from mediasync.ledger.migrate import migrate_url
 from mediasync.ledger.postgres import PostgresLedger
 from mediasync.model import Stage
+from mediasync.nas.archive import MARKER_NAME
 from mediasync.pipeline import archive, download
 from mediasync.pipeline.steps import open_context
 from tests.helpers import Workspace

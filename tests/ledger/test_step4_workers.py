@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.archive import MARKER_NAME
 from mediasync.ledger.postgres import PostgresLedger
 from mediasync.model import Stage
+from mediasync.nas.archive import MARKER_NAME
 from mediasync.pipeline import download
 from mediasync.pipeline.steps import open_context
 from tests.helpers import Workspace

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mediasync.demo import make_library
+from mediasync.cli.demo import make_library
 from mediasync.ledger import run_lock_for
 from mediasync.ledger.runlock import LockHolder, acquire
 from tests.helpers import Workspace

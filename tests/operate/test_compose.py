@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from mediasync.cli import app
+from mediasync.cli.main import app
 from mediasync.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import typer
 from prefect.utilities.callables import parameter_schema
 
 from flows.serving import DEFAULT_FILE, read_specs, runner_deployments, to_schedule
-from mediasync.commands import operate
+from mediasync.cli import operate
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = read_specs(DEFAULT_FILE)

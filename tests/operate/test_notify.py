@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from mediasync import notify
 from mediasync.errors import LedgerBusy
-from mediasync.remedies import fix_for_step
+from mediasync.pipeline.remedies import fix_for_step
 from mediasync.settings import Settings
 from tests.fakes.webhook_server import WebhookServer
 

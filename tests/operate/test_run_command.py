@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from typer.testing import CliRunner
 
-from mediasync.cli import app
+from mediasync.cli.main import app
 from mediasync.ledger import run_lock_for
 from mediasync.ledger.runlock import FileRunLock, LockHolder, acquire
 from tests.helpers import Workspace

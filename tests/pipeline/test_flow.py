@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.demo import make_library
+from mediasync.cli.demo import make_library
 from mediasync.model import Stage
 from tests.helpers import Workspace, archived_files, sha256, tree_snapshot
 

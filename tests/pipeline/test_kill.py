@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from mediasync.archive import MARKER_NAME
 from mediasync.files import PARTIAL_SUFFIX
 from mediasync.model import Stage
+from mediasync.nas.archive import MARKER_NAME
 from tests.helpers import Workspace, archived_files, sha256
 
 FILES = 60

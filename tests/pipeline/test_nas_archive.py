@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mediasync.archive import NasArchive
 from mediasync.errors import ArchiveError
 from mediasync.model import MediaFile, MediaType
+from mediasync.nas.archive import NasArchive
 
 
 def test_same_name_different_bytes_stored_at_once_both_survive(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mediasync.model import MediaFile
+from mediasync.nas.sftp import SftpArchive
 from mediasync.settings import Settings, SftpArchiveSettings
-from mediasync.sftp_archive import SftpArchive
 from tests.helpers import Workspace
 from tests.sftp.sshd import Sshd, start_sshd
 

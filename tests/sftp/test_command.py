@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from mediasync.commands.sftp import app
+from mediasync.cli.sftp import app
 from tests.sftp.conftest import endpoint_toml, make_tree
 from tests.sftp.sshd import Sshd
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.archive import MARKER_NAME
-from mediasync.archive_identity import recorded
 from mediasync.errors import ArchiveError
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile, Stage
+from mediasync.nas.archive import MARKER_NAME
+from mediasync.nas.identity import recorded
 from mediasync.pipeline.context import StepReport
 from mediasync.pipeline.steps import STEPS, open_context
 from tests.helpers import sha256

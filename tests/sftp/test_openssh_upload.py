@@ -17,7 +17,7 @@ import pytest
 
 from mediasync.errors import ArchiveError
 from mediasync.files import PARTIAL_SUFFIX
-from mediasync.openssh_put import quoted
+from mediasync.nas.openssh_put import quoted
 from tests.sftp.conftest import archive_on, recorded
 from tests.sftp.sshd import Sshd
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from mediasync.config_check import check_settings
+from mediasync.cli.config_check import check_settings
 from mediasync.errors import ArchiveError, AuthError, ConfigError
 from mediasync.model import Stage
 from mediasync.settings import Settings, SftpSourceSettings, load_settings

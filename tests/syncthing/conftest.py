@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from mediasync.syncthing import SyncthingClient
+from mediasync.pixel.syncthing import SyncthingClient
 from tests.syncthing.syncthing_pair import Pair, Shared, share_folder, start_pair
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from mediasync.pixel import PixelTarget
+from mediasync.pixel.phone import PixelTarget
 
 SYNCTHING = shutil.which("syncthing") or "syncthing"
 STARTUP_SECONDS = 30.0

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from mediasync.errors import DeviceNotConnected, SyncthingTimeout
-from mediasync.pixel import HELD, Verification, judge
-from mediasync.syncthing import DeviceState, FileInfo, FileVersion
+from mediasync.pixel.phone import HELD, Verification, judge
+from mediasync.pixel.syncthing import DeviceState, FileInfo, FileVersion
 
 PHONE = "UOXNGT2-B3CMQYS-W4NYWYM-3YGHXGJ-NFMZTXW-3R34VKC-BWHUY34-2UPPKAN"
 OTHER = "QP74IAL-6J6TVL3-6EBDJWP-6IIWBG3-RD2GPDG-OLIFMBT-AHHCJDD-BF5GIQN"

@@ -12,7 +12,7 @@ import pytest
 from mediasync.errors import FileProblem
 from mediasync.ledger.sqlite import SqliteLedger
 from mediasync.model import MediaFile, Stage, StageChange
-from mediasync.pixel import pixel_copies_due, remove_pixel_copy, verified_at
+from mediasync.pixel.phone import pixel_copies_due, remove_pixel_copy, verified_at
 
 
 @pytest.fixture

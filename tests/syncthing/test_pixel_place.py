@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mediasync.errors import FileProblem
-from mediasync.pixel import SYNCTHING_TEMP, PixelTarget, place, window_room
-from mediasync.syncthing import SyncthingClient
+from mediasync.pixel.phone import SYNCTHING_TEMP, PixelTarget, place, window_room
+from mediasync.pixel.syncthing import SyncthingClient
 from tests.syncthing.media_files import downloaded, sample_bytes
 from tests.syncthing.syncthing_pair import Pair, Shared
 

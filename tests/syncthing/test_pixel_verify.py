@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 
 from mediasync.model import MediaFile
-from mediasync.pixel import (
+from mediasync.pixel.phone import (
     PixelTarget,
     Verification,
     place_batch,
     verify,
 )
-from mediasync.syncthing import SyncthingClient
+from mediasync.pixel.syncthing import SyncthingClient
 from tests.syncthing.media_files import downloaded, sample_bytes
 from tests.syncthing.syncthing_pair import Pair, Shared, share_folder
 

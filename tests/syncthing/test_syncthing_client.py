@@ -18,7 +18,7 @@ from mediasync.errors import (
     SyncthingKeyRejected,
     SyncthingUnreachable,
 )
-from mediasync.syncthing import SyncthingClient, parse_time_ns
+from mediasync.pixel.syncthing import SyncthingClient, parse_time_ns
 from tests.syncthing.syncthing_pair import Pair, Shared, free_port, share_folder
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mediasync.commands.syncthing import app
+from mediasync.cli.syncthing import app
 from tests.syncthing.pixel_workspace import PixelWorkspace
 from tests.syncthing.syncthing_pair import Pair, Shared, free_port
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mediasync.commands.watch import app
+from mediasync.cli.watch import app
 from mediasync.errors import LedgerError
 from mediasync.ledger.sqlite import SqliteLedger
 from tests.watch.conftest import wait_for, write
@@ -114,7 +114,7 @@ def recorded(config: Path, root: Path) -> set[str]:
 
 def test_watch_runs_until_sigterm_and_stops_cleanly(config: Path, root: Path) -> None:
     write(root / "before.jpg", b"before")
-    code = "from mediasync.commands.watch import app; app()"
+    code = "from mediasync.cli.watch import app; app()"
     process = subprocess.Popen(
         [sys.executable, "-c", code, "watch", str(root), "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.commands.watch import app
-from mediasync.doctor import _COPIES
-from mediasync.doctor_fixes import FIXES
+from mediasync.cli.watch import app
 from mediasync.errors import ConfigError
+from mediasync.records.doctor import _COPIES
+from mediasync.records.doctor_fixes import FIXES
 from mediasync.settings import WatchSettings, load_settings
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "watch.md").read_text()

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mediasync import archive_identity
-from mediasync.archive import MARKER_NAME, NasArchive
-from mediasync.doctor import DoctorReport, Finding, diagnose
-from mediasync.doctor_fixes import apply_fix
 from mediasync.errors import ConfigError
 from mediasync.ledger.sqlite import SqliteLedger
 from mediasync.model import MediaFile, MediaType, Stage, StageChange
+from mediasync.nas import identity as archive_identity
+from mediasync.nas.archive import MARKER_NAME, NasArchive
 from mediasync.pipeline.versions import retirement
+from mediasync.records.doctor import DoctorReport, Finding, diagnose
+from mediasync.records.doctor_fixes import apply_fix
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.folder import FolderSource
 from tests.watch.conftest import write

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from mediasync.demo import make_library
-from mediasync.doctor import diagnose
+from mediasync.cli.demo import make_library
 from mediasync.model import Stage
+from mediasync.records.doctor import diagnose
 from mediasync.sources import build_source
 from tests.helpers import Workspace
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mediasync.ignore import ignored_name, ignored_rel_path
+from mediasync.records.ignore import ignored_name, ignored_rel_path
 
 
 @pytest.mark.parametrize("name", [

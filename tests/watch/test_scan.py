@@ -6,7 +6,7 @@ import pytest
 
 from mediasync.errors import ScanError
 from mediasync.ledger.sqlite import SqliteLedger
-from mediasync.scan import ScanOptions, reconcile
+from mediasync.records.scan import ScanOptions, reconcile
 from tests.watch.conftest import CountingHasher, write
 
 

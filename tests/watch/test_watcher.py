@@ -9,8 +9,8 @@ import pytest
 
 from mediasync.errors import ScanError
 from mediasync.ledger.sqlite import SqliteLedger
-from mediasync.scan import ScanOptions, reconcile
-from mediasync.watcher import Watcher, WatchOptions
+from mediasync.records.scan import ScanOptions, reconcile
+from mediasync.records.watcher import Watcher, WatchOptions
 from tests.watch.conftest import WATCHDOG_DOUBLE_WATCH, CountingHasher, wait_for, write
 
 pytestmark = WATCHDOG_DOUBLE_WATCH

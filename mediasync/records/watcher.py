@@ -22,11 +22,11 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from mediasync.errors import ScanError
-from mediasync.ignore import ignored_rel_path
 from mediasync.ledger.base import FileRecord, Ledger
 from mediasync.model import SyncOperation
-from mediasync.scan import ScanOptions, ScanStats, Signature, finish_operation, reconcile
-from mediasync.walk import Hashed, Hasher, HashPool, check_root, walk_files
+from mediasync.records.ignore import ignored_rel_path
+from mediasync.records.scan import ScanOptions, ScanStats, Signature, finish_operation, reconcile
+from mediasync.records.walk import Hashed, Hasher, HashPool, check_root, walk_files
 
 log = logging.getLogger("mediasync.watch")
 

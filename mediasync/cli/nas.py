@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from mediasync import archive_identity
-from mediasync.commands.options import ConfigOption
+from mediasync.cli.options import ConfigOption
 from mediasync.errors import MediasyncError
 from mediasync.ledger import open_ledger
+from mediasync.nas import identity as archive_identity
 from mediasync.pipeline.archive import archive_for
 from mediasync.settings import load_settings
 

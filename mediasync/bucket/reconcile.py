@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from mediasync.record_table import RecordTable
+from mediasync.bucket.record_table import RecordTable
 from mediasync.settings import BucketSettings
 from mediasync.sources.bucket import BucketObject, BucketSource
 

@@ -14,18 +14,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mediasync.commands.options import ConfigOption, JsonOption
-from mediasync.doctor import DoctorReport, diagnose
-from mediasync.doctor_fixes import FIXES, FixResult, apply_fix
+from mediasync.cli.options import ConfigOption, JsonOption
 from mediasync.errors import MediasyncError, SourceError
 from mediasync.ledger import open_ledger
 from mediasync.ledger.base import Ledger
-from mediasync.scan import ScanOptions, ScanStats
-from mediasync.scan import reconcile as reconcile_root
+from mediasync.records.doctor import DoctorReport, diagnose
+from mediasync.records.doctor_fixes import FIXES, FixResult, apply_fix
+from mediasync.records.scan import ScanOptions, ScanStats
+from mediasync.records.scan import reconcile as reconcile_root
+from mediasync.records.watcher import Watcher, WatchOptions
 from mediasync.settings import Settings, load_settings
 from mediasync.sources import build_source
 from mediasync.sources.base import Source
-from mediasync.watcher import Watcher, WatchOptions
 
 app = typer.Typer(help="Watch folders, reconcile them with the ledger, find drift.",
                   no_args_is_help=True, add_completion=False)

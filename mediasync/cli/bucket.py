@@ -12,12 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mediasync.bucket_reconcile import ReconcileResult, repair, take_stock
-from mediasync.bucket_sync import SyncJob, SyncReport, run_sync
-from mediasync.commands.options import ConfigOption, JsonOption
+from mediasync.bucket.reconcile import ReconcileResult, repair, take_stock
+from mediasync.bucket.record_table import PostgrestRecordTable
+from mediasync.bucket.sync import SyncJob, SyncReport, run_sync
+from mediasync.cli.options import ConfigOption, JsonOption
+from mediasync.cli.progress import ProgressBars
 from mediasync.errors import ConfigError, MediasyncError
-from mediasync.progress import ProgressBars
-from mediasync.record_table import PostgrestRecordTable
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.bucket import BucketSource
 

@@ -30,8 +30,8 @@ from mediasync.files import (
 from mediasync.ledger.base import Ledger
 from mediasync.model import MediaFile, Stage
 from mediasync.naming import prefixed_name
+from mediasync.pixel.syncthing import DeviceState, FileInfo, SyncthingClient, short_id
 from mediasync.settings import Settings
-from mediasync.syncthing import DeviceState, FileInfo, SyncthingClient, short_id
 
 # Syncthing's scanner skips its own temporary names: a copy written under one is invisible
 # until the rename.

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mediasync.bucket_registry import check_registry, is_present, local_path
-from mediasync.bucket_retention import RetentionResult, plan_retention, run_retention
+from mediasync.bucket.registry import check_registry, is_present, local_path
+from mediasync.bucket.retention import RetentionResult, plan_retention, run_retention
 from mediasync.errors import AuthError, MediasyncError
 from mediasync.files import atomic_write
 from mediasync.pipeline.context import ProgressCallback

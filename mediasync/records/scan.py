@@ -20,8 +20,8 @@ from typing import Any
 from mediasync.files import sha256_file
 from mediasync.ledger.base import FileRecord, Ledger
 from mediasync.model import SyncOperation
+from mediasync.records.walk import Hashed, Hasher, HashPool, check_root, walk_files
 from mediasync.settings import Settings
-from mediasync.walk import Hashed, Hasher, HashPool, check_root, walk_files
 
 MAX_PROBLEMS = 20  # kept in the operation's detail; the count has them all
 Signature = tuple[int, int]  # (size, mtime_ns)

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mediasync.bucket_registry import is_present, remove_copies
-from mediasync.path_pattern import PathPattern
+from mediasync.bucket.path_pattern import PathPattern
+from mediasync.bucket.registry import is_present, remove_copies
 from mediasync.settings import BucketSettings
 from mediasync.sources.bucket import BucketObject, BucketSource
 

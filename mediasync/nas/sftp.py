@@ -24,7 +24,10 @@ from typing import BinaryIO, NamedTuple
 
 import asyncssh
 
-from mediasync.archive import (
+from mediasync.errors import ArchiveError, FileProblem
+from mediasync.files import PARTIAL_SUFFIX
+from mediasync.model import MediaFile
+from mediasync.nas.archive import (
     MARKER_NAME,
     Archived,
     collision_names,
@@ -32,10 +35,7 @@ from mediasync.archive import (
     layout_parts,
     probe_name,
 )
-from mediasync.errors import ArchiveError, FileProblem
-from mediasync.files import PARTIAL_SUFFIX
-from mediasync.model import MediaFile
-from mediasync.openssh_put import (
+from mediasync.nas.openssh_put import (
     LaneLost,
     SftpLanes,
     command_line,

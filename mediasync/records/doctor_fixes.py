@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediasync.doctor import diagnose, intact_copy
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.files import copy_hashed, sha256_file
 from mediasync.ledger.base import Ledger
 from mediasync.model import MediaFile, Stage, StageChange
+from mediasync.records.doctor import diagnose, intact_copy
 from mediasync.settings import Settings
 
 

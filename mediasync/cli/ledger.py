@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mediasync.commands.options import ConfigOption
+from mediasync.cli.options import ConfigOption
 from mediasync.errors import MediasyncError
 from mediasync.ledger import SUPABASE, open_ledger
 from mediasync.ledger.base import Ledger

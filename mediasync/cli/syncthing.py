@@ -6,9 +6,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mediasync.commands.options import ConfigOption
+from mediasync.cli.options import ConfigOption
 from mediasync.errors import ConfigError
-from mediasync.pixel_setup import Finding, Status, diagnose
+from mediasync.pixel.setup import Finding, Status, diagnose
 from mediasync.settings import load_settings
 
 app = typer.Typer(help="Syncthing and the folder it shares with the Pixel.",

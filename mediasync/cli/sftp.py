@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from mediasync.archive import ArchiveTarget
-from mediasync.commands.options import ConfigOption
+from mediasync.cli.options import ConfigOption
 from mediasync.errors import ConfigError, MediasyncError
+from mediasync.nas.archive import ArchiveTarget
 from mediasync.settings import Settings, load_settings
 
 app = typer.Typer(help="Check the SFTP source and the SFTP archive.", no_args_is_help=True)
@@ -52,7 +52,7 @@ def _check_source(settings: Settings) -> list[str]:
 def _check_archive(settings: Settings) -> list[str]:
     if settings.sftp.archive is None:
         return []
-    from mediasync.sftp_archive import SftpArchive
+    from mediasync.nas.sftp import SftpArchive
 
     archive = SftpArchive(settings.sftp.archive, settings)
     try:
@@ -65,8 +65,8 @@ def _check_archive(settings: Settings) -> list[str]:
 
 
 def _identity(settings: Settings, archive: ArchiveTarget) -> str:
-    from mediasync.archive_identity import status
     from mediasync.ledger import open_ledger
+    from mediasync.nas.identity import status
 
     try:
         ledger = open_ledger(settings.ledger.url, settings.base_dir, read_only=True,

@@ -1,7 +1,7 @@
 """The NAS archive: verified copies laid out by capture date, never overwritten.
 
 `ArchiveTarget` is what step 4 needs from an archive; `NasArchive` is the local (mounted)
-one, `mediasync.sftp_archive.SftpArchive` the one reached over SFTP.
+one, `mediasync.nas.sftp.SftpArchive` the one reached over SFTP.
 """
 
 from __future__ import annotations

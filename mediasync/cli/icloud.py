@@ -11,7 +11,7 @@ from pyicloud import PyiCloudService
 from pyicloud.exceptions import PyiCloudException, PyiCloudFailedLoginException
 from pyicloud.utils import get_password_from_keyring, store_password_in_keyring
 
-from mediasync.commands.options import ConfigOption
+from mediasync.cli.options import ConfigOption
 from mediasync.errors import AuthError, MediasyncError
 from mediasync.settings import Settings, load_settings
 from mediasync.sources.icloud_session import (

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from mediasync.errors import ScanError
 from mediasync.files import sha256_file
-from mediasync.ignore import ignored_name
+from mediasync.records.ignore import ignored_name
 
 Hasher = Callable[[Path], str]
 FileStat = tuple[str, int, int]  # (path relative to the root, size, mtime_ns)

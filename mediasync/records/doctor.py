@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mediasync import archive_identity
-from mediasync.archive import NasArchive
 from mediasync.files import sha256_file
 from mediasync.ledger.base import Ledger
 from mediasync.model import (
@@ -28,9 +26,11 @@ from mediasync.model import (
     Stage,
     signature_differs,
 )
+from mediasync.nas import identity as archive_identity
+from mediasync.nas.archive import NasArchive
+from mediasync.records.walk import walk_files
 from mediasync.settings import Settings
 from mediasync.sources.base import Source
-from mediasync.walk import walk_files
 
 # working folders (settings.workflow.*) the doctor counts; icloud_delete holds manifests
 PLACES = ("incoming", "pixel_sync", "processing", "nas_archive", "compressed",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mediasync import archive_identity
-from mediasync.archive import NasArchive
 from mediasync.errors import MediasyncError
 from mediasync.ledger import open_ledger
-from mediasync.openssh_put import why_not_usable
+from mediasync.nas import identity as archive_identity
+from mediasync.nas.archive import NasArchive
+from mediasync.nas.openssh_put import why_not_usable
 from mediasync.settings import Settings, SftpArchiveSettings
 
 _WORKING = ("incoming", "pixel_sync", "processing", "icloud_delete", "compressed")

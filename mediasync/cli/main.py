@@ -12,16 +12,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mediasync.commands import bucket as bucket_commands
-from mediasync.commands import icloud as icloud_commands
-from mediasync.commands import ledger as ledger_commands
-from mediasync.commands import nas as nas_commands
-from mediasync.commands import operate
-from mediasync.commands import sftp as sftp_commands
-from mediasync.commands import syncthing as syncthing_commands
-from mediasync.commands import watch as watch_commands
-from mediasync.commands.options import ConfigOption
-from mediasync.config_check import archive_identity_status, check_settings
+from mediasync.cli import bucket as bucket_commands
+from mediasync.cli import icloud as icloud_commands
+from mediasync.cli import ledger as ledger_commands
+from mediasync.cli import nas as nas_commands
+from mediasync.cli import operate
+from mediasync.cli import sftp as sftp_commands
+from mediasync.cli import syncthing as syncthing_commands
+from mediasync.cli import watch as watch_commands
+from mediasync.cli.config_check import archive_identity_status, check_settings
+from mediasync.cli.options import ConfigOption
 from mediasync.errors import ConfigError, MediasyncError
 from mediasync.ledger import open_ledger
 from mediasync.model import PIPELINE_ORDER, Stage
@@ -91,7 +91,7 @@ def run(
 
 def _run_flow(settings: Settings, **parameters: Any) -> Any:
     from flows.media_sync import media_sync  # Prefect is imported only to run a flow
-    from mediasync.progress import ProgressBars
+    from mediasync.cli.progress import ProgressBars
     from tasks.progress import set_progress_sink
 
     config = str(settings.config_path) if settings.config_path else None
@@ -194,7 +194,7 @@ def demo(
 ) -> None:
     """Generate a small library (photos, a HEIC, a video, and broken files), write a config
     for it, and run the whole pipeline on it."""
-    from mediasync.demo import make_library, write_demo_config
+    from mediasync.cli.demo import make_library, write_demo_config
 
     folder = folder.resolve()
     library = folder / "library"

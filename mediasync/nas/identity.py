@@ -15,10 +15,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from mediasync.archive import MARKER_NAME, ArchiveTarget
 from mediasync.errors import ArchiveError
 from mediasync.ledger.base import Ledger
 from mediasync.model import PIPELINE_ORDER, Stage, SyncOperation
+from mediasync.nas.archive import MARKER_NAME, ArchiveTarget
 
 IDENTITY_OPERATION = "archive_identity"
 _MARKER_HEADER = "mediasync archive id: "

@@ -12,9 +12,9 @@ from mediasync.errors import (
     SyncthingKeyRejected,
     SyncthingUnreachable,
 )
-from mediasync.pixel import PixelTarget
+from mediasync.pixel.phone import PixelTarget
+from mediasync.pixel.syncthing import FolderConfig, SyncthingClient, short_id
 from mediasync.settings import Settings
-from mediasync.syncthing import FolderConfig, SyncthingClient, short_id
 
 
 class Status(StrEnum):

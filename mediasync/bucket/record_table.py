@@ -17,7 +17,7 @@ from supabase import Client
 from mediasync.errors import AuthError, TableError
 from mediasync.settings import BucketSettings
 from mediasync.sources.bucket import batches
-from mediasync.supabase_client import SupabaseConnection
+from mediasync.sources.supabase_client import SupabaseConnection
 
 T = TypeVar("T")
 
