@@ -35,9 +35,9 @@ PIPELINE_ORDER: tuple[Stage, ...] = (
     Stage.COMPLETED,
 )
 _RANK = {stage: i for i, stage in enumerate(PIPELINE_ORDER)}
-# A file waiting to be deleted at the source (or kept there for now) whose archived copy
-# is found lost or changed when step 7 proves it again: back to where step 4 archives it,
-# or to failed so that step 1 downloads it again.
+# A file waiting to be deleted at the source (or kept there for now) whose archived or
+# Pixel copy is found lost or changed when step 7 proves it again: back to where step 4
+# archives it or step 2 places it, or to failed so that step 1 downloads it again.
 _PROVEN_AGAIN = (Stage.ICLOUD_DELETE_READY, Stage.COMPLETED)
 _REARCHIVE = (Stage.DOWNLOADED, Stage.PIXEL_VERIFIED, Stage.FAILED)
 

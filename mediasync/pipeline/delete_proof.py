@@ -5,16 +5,15 @@ overwritten since then must stop the delete.
 
 A proof is a list of checks, each asked only about the files every earlier check passed.
 Each check also says where a file it refuses goes back to: a lost archive copy is
-archived again. The Pixel's copy (Syncthing's `/rest/db/file`: the phone still holds the
-recorded version) is meant to be the second `CopyCheck`, sending a file the phone lost
-back to Pixel sync; it is not written yet.
+archived again; a Pixel copy the phone no longer holds at the proven version is placed
+and verified again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from mediasync.model import MediaFile, Stage, StageChange
@@ -23,6 +22,8 @@ from mediasync.nas.archive import ArchiveTarget
 from mediasync.pipeline.archive import input_stages, nas_archive
 from mediasync.pipeline.common import plan_row
 from mediasync.pipeline.context import RunContext
+from mediasync.pixel.phone import HELD, PixelTarget, judge, stat_now
+from mediasync.pixel.syncthing import SyncthingClient, short_id
 
 
 class CopyCheck(Protocol):
@@ -100,6 +101,54 @@ def _why_not(media: MediaFile, digest: str | None) -> str | None:
     return None
 
 
+class PixelCopies:
+    """Each file's Pixel copy is, now, held by the phone at the version step 3 proved:
+    Syncthing's index says the device holds this computer's current version of the file,
+    and that version is the recorded one. A copy step 8 released on purpose (pixel_path
+    cleared after `pixel_keep_hours`) is not asked about: the phone held it for that long
+    and was then told to free it; the deletion gate still asks for the recorded proof.
+
+    Syncthing knows what the phone last announced, not its disk this second: a change the
+    phone has not scanned yet is not seen (README, "Safety")."""
+
+    kept_as = "Pixel copy lost: sent back to the Pixel folder"
+
+    def __init__(self, client: SyncthingClient, target: PixelTarget) -> None:
+        self.client = client
+        self.target = target
+
+    def sent_back(self, ctx: RunContext, media: MediaFile, why: str) -> StageChange:
+        return resync(ctx, media, why)
+
+    def refusals(self, files: Sequence[MediaFile]) -> dict[int, str]:
+        placed = [m for m in files if m.id is not None and m.pixel_path]
+        if not placed:
+            return {}
+        need = self.client.remote_need(self.target.folder_id, self.target.device_id)
+        return {m.id: why for m in placed  # type: ignore[misc]
+                if (why := self._why_not(m, need)) is not None}
+
+    def _why_not(self, media: MediaFile, need: set[str]) -> str | None:
+        path = Path(media.pixel_path or "")
+        device = short_id(self.target.device_id)
+        if not path.is_relative_to(self.target.folder):
+            return f"pixel_path {path} is not in the Pixel folder {self.target.folder}"
+        name = self.target.name_of(path)
+        if name in need:
+            return f"device {device} no longer holds {name}"
+        state = stat_now(path)
+        if state is None:
+            return f"{name} is gone from the Pixel folder"
+        verdict = judge(self.client.file_info(self.target.folder_id, name),
+                        self.target.device_id, state)
+        if verdict.reason != HELD:
+            return f"device {device} does not hold {name} now: {verdict.reason}"
+        if verdict.version != media.pixel_version:
+            return (f"device {device} holds {name} at version {verdict.version}, "
+                    f"not the proven {media.pixel_version}")
+        return None
+
+
 class DeleteTimeProof:
     """Step 7's proof, opened once for the step and asked before each delete batch:
 
@@ -115,6 +164,7 @@ class DeleteTimeProof:
         self.planned: list[dict[str, Any]] = []  # a dry run's rows for what it refused
         self._archive: ArchiveTarget | None = None
         self._checks: list[CopyCheck] = []
+        self._syncthing: SyncthingClient | None = None
 
     def __enter__(self) -> DeleteTimeProof:
         return self
@@ -122,6 +172,8 @@ class DeleteTimeProof:
     def __exit__(self, *exc: object) -> None:
         if self._archive is not None:
             self._archive.close()
+        if self._syncthing is not None:
+            self._syncthing.close()
 
     def keep_proven(self, files: Sequence[MediaFile]) -> list[MediaFile]:
         """The files whose every copy proves good now, less whole groups of those that do
@@ -148,8 +200,11 @@ class DeleteTimeProof:
                                     self.ctx.dry_run)
             if not self.ctx.dry_run:  # its probe is a write; without it, copies are read back
                 self._archive.check()  # as step 4 does: how copies are re-read
-            # the Pixel's copy (issue 20) is the next check of the same proof
             self._checks = [ArchiveCopies(self._archive)]
+            if self.ctx.settings.pixel_enabled:
+                self._syncthing = SyncthingClient.from_settings(self.ctx.settings.syncthing)
+                target = PixelTarget.from_settings(self.ctx.settings)
+                self._checks.append(PixelCopies(self._syncthing, target))
         return self._checks
 
     def _send_back(self, files: Sequence[MediaFile], refused: dict[int, Refusal]) -> None:
@@ -168,15 +223,28 @@ def rearchive(ctx: RunContext, media: MediaFile, why: str) -> StageChange:
     """A file whose archived copy failed the proof goes back to be archived again: from
     its working copy by step 4 when that is still there (a wrong copy in the archive keeps
     its name: the new one gets a distinct name), else downloaded again by step 1."""
+    return _send_back(media, f"archived copy lost: {why}", input_stages(ctx)[0],
+                      {"nas_archived": False, "nas_path": None, "nas_hash": None},
+                      "archived again")
+
+
+def resync(ctx: RunContext, media: MediaFile, why: str) -> StageChange:
+    """A file the phone no longer holds at the proven version goes back to step 2, which
+    places it in the Pixel folder again (the copy already there counts when it is the same
+    bytes), and step 3 proves it anew; without a working copy it is downloaded again."""
+    return _send_back(media, f"Pixel copy lost: {why}", Stage.DOWNLOADED,
+                      {"pixel_synced": False, "pixel_version": None}, "placed on the Pixel again")
+
+
+def _send_back(media: MediaFile, lost: str, stage: Stage, updates: dict[str, Any],
+               again: str) -> StageChange:
     assert media.id is not None
-    lost = f"archived copy lost: {why}"
-    updates: dict[str, Any] = {"nas_archived": False, "nas_path": None, "nas_hash": None,
-                               "icloud_delete_ready": False,
-                               "error": f"not deleted at the source: {lost}"}
+    updates = {**updates, "icloud_delete_ready": False,
+               "error": f"not deleted at the source: {lost}"}
     working = media.working_path
     if working is not None and working.is_file():
-        return StageChange(media.id, input_stages(ctx)[0], updates,
-                           detail=f"{lost}; to be archived again from {working.name}")
+        return StageChange(media.id, stage, updates,
+                           detail=f"{lost}; to be {again} from {working.name}")
     # step 1 retries a failed file with no stage and no working copy
     updates.update(local_path=None, failed_stage=None, attempts=0)
     return StageChange(media.id, Stage.FAILED, updates,

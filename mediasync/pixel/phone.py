@@ -259,7 +259,7 @@ class DeviceWait:
         for name in list(waiting):
             if name in need:
                 waiting[name] = "not on the device yet"
-            elif (on_disk := _stat(self.target.folder / name)) is None:
+            elif (on_disk := stat_now(self.target.folder / name)) is None:
                 del waiting[name]
                 self.result.gone.append(name)
             else:
@@ -304,7 +304,8 @@ def verify(client: SyncthingClient, target: PixelTarget, names: Iterable[str], *
     return DeviceWait(client, target, names, progress=progress).run(timeout, poll)
 
 
-def _stat(path: Path) -> os.stat_result | None:
+def stat_now(path: Path) -> os.stat_result | None:
+    """The file's state on disk now; None when it is not a regular file there."""
     try:
         result = path.stat()
     except FileNotFoundError:
