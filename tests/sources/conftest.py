@@ -34,8 +34,8 @@ from tests.bucket.conftest import BUCKET, KEY
 from tests.fakes.icloud_server import FakeICloud, FakePhoto
 from tests.fakes.storage_server import FakeStorage
 from tests.icloud.conftest import endpoints_toml, sign_in
-from tests.sftp.conftest import endpoint_toml
 from tests.sftp.sshd import Sshd, start_sshd
+from tests.sources.relay import Relay
 
 KINDS = ("folder", "sftp", "icloud", "bucket")
 FOLDER_SOURCE = 'kind = "folder"\npath = "library"'
@@ -125,10 +125,9 @@ class Harness(ABC):
 
 @dataclass(kw_only=True)
 class FilesHarness(Harness):
-    """A folder tree: read in place (folder) or through sshd (SFTP). The service is the
-    filesystem: a body cut short is a file truncated after it was listed (the folder
-    source reads half of it, the SFTP source's size check refuses it before reading), a
-    refusal a file the OS will not unlink."""
+    """A folder tree read in place. The service is the filesystem: a body cut short or
+    shorter than listed is a file truncated after it was listed, a refusal a file the OS
+    will not unlink."""
 
     served: Path
     _locked: list[Path] = field(default_factory=list, init=False)
@@ -180,6 +179,22 @@ class FilesHarness(Harness):
                 path.chmod(0o755)
             else:
                 subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@dataclass(kw_only=True)
+class SftpHarness(FilesHarness):
+    """The same tree through sshd, reached through a relay that cuts the connection
+    mid-body on demand; a file shorter than listed is refused by the source's size check
+    before it reads."""
+
+    relay: Relay
+
+    def cut_short(self, asset: SourceAsset) -> None:
+        assert asset.size
+        self.relay.cut_after(asset.size // 2)
+
+    def transfers(self, asset: SourceAsset) -> int | None:
+        return 1 + self.relay.cuts  # each cut makes the source start again
 
 
 @dataclass(kw_only=True)
@@ -292,12 +307,23 @@ def _harness(request: pytest.FixtureRequest, root: Path, stack: ExitStack) -> Ha
         return FilesHarness(settings=write_config(root, "folder", ""), page=None,
                             served=root / "library")
     if request.param == "sftp":
-        sshd = request.getfixturevalue("sources_sshd")
+        sshd: Sshd = request.getfixturevalue("sources_sshd")
+        relay = stack.enter_context(Relay(sshd.port))
         served = root / "server"
         served.mkdir()
-        settings = write_config(root, "sftp", endpoint_toml("sftp.source", sshd, served))
+        host_key = " ".join(sshd.host_key.with_suffix(".pub").read_text().split()[:2])
+        known_hosts = root / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{relay.port} {host_key}\n")
+        settings = write_config(root, "sftp", f"""
+[sftp.source]
+host = "127.0.0.1"
+port = {relay.port}
+key_file = "{sshd.user_key}"
+known_hosts = "{known_hosts}"
+root = "{served}"
+""")
         # OpenSSH's sftp-server answers a folder listing 100 names at a time
-        return FilesHarness(settings=settings, page=100, served=served)
+        return SftpHarness(settings=settings, page=100, served=served, relay=relay)
     if request.param == "icloud":
         server = stack.enter_context(FakeICloud())
         settings = write_config(root, "icloud", f"""
