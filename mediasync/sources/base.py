@@ -20,6 +20,12 @@ class SourceFeatures:
     # The SourceAsset.extra key whose value changes when a file's bytes change under the
     # same id (an mtime, an ETag); None for a source whose ids never get new bytes.
     change_tag: str | None = None
+    # True: the source knows which files make one asset. It lists a live photo's image and
+    # video one after the other under one group_id, and names the parts it does not hand
+    # out (a sidecar, an edit) in extra[UNARCHIVED_PARTS]. False: every file is an asset
+    # of its own, typed by its name (a sidecar is one that step 1 leaves at the source),
+    # and step 5 pairs a live photo's image and video by their names.
+    groups_files: bool = False
 
 
 @dataclass(frozen=True)

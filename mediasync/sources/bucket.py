@@ -26,6 +26,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from mediasync.errors import AuthError, ConfigError, RateLimited, SourceError
 from mediasync.files import CHUNK, atomic_write
+from mediasync.media.types import media_type_of
 from mediasync.model import MediaFile, MediaType, SourceAsset, signature_differs
 from mediasync.settings import BucketSettings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
@@ -329,5 +330,9 @@ def _message(resp: httpx.Response) -> str:
 
 
 def media_type(obj: BucketObject) -> MediaType:
+    """The stored content type where it says image or video, else the name's, as the
+    other sources type files: an uploader's generic type (application/octet-stream) must
+    not hide a photo, nor turn a sidecar into some other file."""
     kind = (obj.mimetype or mimetypes.guess_type(obj.name)[0] or "").split("/")[0]
-    return {"image": MediaType.IMAGE, "video": MediaType.VIDEO}.get(kind, MediaType.OTHER)
+    return {"image": MediaType.IMAGE, "video": MediaType.VIDEO}.get(kind) \
+        or media_type_of(obj.name)

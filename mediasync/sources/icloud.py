@@ -83,7 +83,8 @@ class _Refused(Exception):
 
 
 class ICloudSource:
-    features = SourceFeatures(can_delete=True, deletes_are_recoverable=True)
+    features = SourceFeatures(can_delete=True, deletes_are_recoverable=True,
+                              groups_files=True)
 
     def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings

@@ -8,9 +8,10 @@ Records have the shapes of real CloudKit answers (as recorded in icloudpd's publ
 cassettes): a RAW+JPEG master carries the JPEG as `resOriginalAlt*`; an asset edited in
 Photos carries `adjustmentType` and its rendition on the CPLAsset (`resJPEGFull*`, for a
 video or a live photo's motion also `resVidFull*`); a live photo's MOV is the master's
-`resOriginalVidCompl*`. records/modify answers each record back with its new change tag
-and its fields, or a per-record `serverErrorCode`; `answer_delete` makes it answer as it
-sometimes does instead (`{}` with 200, the record unchanged, a per-record error).
+`resOriginalVidCompl*`, an adjustments sidecar (AAE) its `resSidecar*`. records/modify
+answers each record back with its new change tag and its fields, or a per-record
+`serverErrorCode`; `answer_delete` makes it answer as it sometimes does instead (`{}`
+with 200, the record unchanged, a per-record error).
 
 It speaks the JSON the real pyicloud 2026.x sends and expects, so pyicloud runs end to
 end against it: `server.service_class()` is a `PyiCloudService` subclass whose endpoint
@@ -82,6 +83,7 @@ class FakePhoto:
     announced_size: int | None = None  # what the record claims, when it lies
     albums: tuple[str, ...] = ()
     alternative: bytes | None = None  # the JPEG of a RAW+JPEG pair (file_type is the RAW)
+    sidecar: bytes | None = None  # an adjustments file (AAE) kept beside the original
     edited: bytes | None = None  # the rendition of an edit made in Photos
     adjustment_type: str = "com.apple.photo"  # who made the edit, when there is one
 
@@ -730,7 +732,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "no such asset"})
             return
         data = {"video": photo.live_video, "alternative": photo.alternative,
-                "edited": photo.edited}.get(version, photo.data)
+                "edited": photo.edited, "sidecar": photo.sidecar}.get(version, photo.data)
         send = self.state.short_bodies.get(record_name)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -778,6 +780,9 @@ def _master_record(photo: FakePhoto, base: str) -> dict[str, Any]:
     if photo.alternative is not None:
         fields.update(_resource(photo, base, "resOriginalAlt", "alternative",
                                 photo.alternative, "public.jpeg"))
+    if photo.sidecar is not None:
+        fields.update(_resource(photo, base, "resSidecar", "sidecar", photo.sidecar,
+                                "com.apple.photos.adjustment-data"))
     return {"recordName": photo.master_name, "recordType": "CPLMaster", "fields": fields,
             "recordChangeTag": "m1", "deleted": False, "zoneID": _zone(photo)}
 
