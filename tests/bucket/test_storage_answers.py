@@ -1,20 +1,26 @@
 """mediasync reads Storage as it really answers (tests/recordings/README.md), through
 the real supabase-py client against the double: a bucket it cannot see is an error, never
-an empty bucket; download errors are judged by the body's `statusCode`."""
+an empty bucket; download errors are judged by the body's `statusCode`; an object
+overwritten with other bytes of the same size is taken again."""
 
 from __future__ import annotations
 
+import io
 import json
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from mediasync.bucket.sync import SyncJob, run_sync
 from mediasync.cli.bucket import app
 from mediasync.errors import AuthError, SourceError
+from mediasync.ledger import open_ledger
 from mediasync.model import MediaFile, Stage
+from mediasync.settings import Settings
 from mediasync.sources.bucket import BucketSource
 from tests.bucket.conftest import (
     BUCKET,
@@ -25,10 +31,11 @@ from tests.bucket.conftest import (
     put,
     write_config,
 )
-from tests.bucket.test_new_versions import run_steps
+from tests.bucket.test_new_versions import run_steps, sha256_of
 from tests.fakes.storage_server import FakeStorage
 
 runner = CliRunner()
+YEAR_AGO = time.time() - 365 * 86400
 
 
 # a bucket the key cannot list -----------------------------------------------------------
@@ -117,6 +124,59 @@ def test_an_object_gone_before_its_download_fails_alone_in_the_pipeline(
     assert "2 downloaded, 1 failed" in messages[0]
     failed = {m.source_id: m.error for m in rows if m.workflow_stage == Stage.FAILED}
     assert failed == {"cam/b.jpg": "cam/b.jpg: not in bucket 'media' any more (404 NoSuchKey)"}
+
+
+# an object overwritten with bytes of the same size ----------------------------------------
+
+def jpeg(version: int) -> bytes:
+    """The same picture, its comment saying which version: same size, other bytes."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 160)).save(out, "JPEG", quality=90,
+                                                   comment=f"version {version}".encode())
+    return out.getvalue()
+
+
+def test_sync_takes_a_same_size_overwrite_again(tmp_path: Path, storage: FakeStorage,
+                                                settings: Settings) -> None:
+    assert len(jpeg(1)) == len(jpeg(2)) and jpeg(1) != jpeg(2)
+    storage.put(BUCKET, "cam/a.jpg", jpeg(1), mtime=YEAR_AGO)
+    source = BucketSource.from_settings(settings.bucket, retry=FAST_RETRY)
+    try:
+        run_sync(SyncJob.from_settings(settings, source))
+        again = run_sync(SyncJob.from_settings(settings, source))
+        assert again.mirror.missing == []  # unchanged: not downloaded twice
+        storage.put(BUCKET, "cam/a.jpg", jpeg(2), mtime=YEAR_AGO + 60)
+        report = run_sync(SyncJob.from_settings(settings, source))
+    finally:
+        source.close()
+    assert report.mirror.missing == ["cam/a.jpg"] and report.mirror.downloaded == 1
+    assert (settings.bucket.registry / "cam/a.jpg").read_bytes() == jpeg(2)
+
+
+def test_the_pipeline_takes_a_same_size_overwrite_as_a_new_version(
+        tmp_path: Path, storage: FakeStorage) -> None:
+    (tmp_path / "nas").mkdir()
+    photo = "phone/2025/01/IMG_1.jpg"
+    storage.put(BUCKET, photo, jpeg(1), mtime=YEAR_AGO)
+    run_steps(pipeline_settings(tmp_path, storage, delete=False), "run-1")
+    storage.put(BUCKET, photo, jpeg(2), mtime=YEAR_AGO + 60)
+
+    on = pipeline_settings(tmp_path, storage, delete=True)
+    messages, (old, new) = run_steps(on, "run-2")
+    assert "1 changed at the source, taken as new versions" in messages[0]
+    assert (old.content_hash, new.content_hash) == (sha256_of(jpeg(1)), sha256_of(jpeg(2)))
+    assert photo not in storage.keys(BUCKET)  # the new version, proven, is deleted
+    assert new.source_deleted_at is not None
+    # the old version's bytes are gone at the source: its delete is refused, and recorded
+    assert old.superseded_at_source and old.source_deleted_at is None
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path)
+    try:
+        assert old.id is not None
+        details = [event.detail or "" for event in ledger.events(old.id)]
+    finally:
+        ledger.close()
+    assert any("superseded at the source" in detail and "never deleted at the source" in detail
+               for detail in details)
 
 
 def test_a_key_that_cannot_see_the_bucket_never_confirms_a_delete(
