@@ -285,10 +285,19 @@ class BucketSource:
         for batch in batches(list(keys), MAX_PER_CALL):
             for item in self._call(self._storage.create_signed_urls, list(batch), seconds):
                 if item["signedURL"]:
-                    result.urls[item["path"]] = item["signedURL"]
+                    result.urls[item["path"]] = self._signed_url(item["path"],
+                                                                 item["signedURL"])
                 else:
                     result.errors[item["path"]] = item["error"] or "not signed"
         return result
+
+    def _signed_url(self, key: str, returned: str) -> str:
+        """The URL that fetches `key`. Storage returns a batch-signed URL with its key as
+        is (`what?.txt`: the `?` would start the query) while the token signs the key
+        itself and the fetch decodes the path once: so the key is escaped here."""
+        token = returned.rpartition("token=")[2].split("&")[0]
+        return (f"{self.connection.url}/storage/v1/object/sign/{quote(self.bucket, safe='')}/"
+                f"{quote(key, safe='/')}?token={token}")
 
     # errors and retries --------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any) -> T:

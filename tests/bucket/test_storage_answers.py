@@ -1,7 +1,8 @@
 """mediasync reads Storage as it really answers (tests/recordings/README.md), through
 the real supabase-py client against the double: a bucket it cannot see is an error, never
 an empty bucket; download errors are judged by the body's `statusCode`; an object
-overwritten with other bytes of the same size is taken again."""
+overwritten with other bytes of the same size is taken again; signed URLs of keys that
+need escaping work."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 from pydantic import SecretStr
@@ -26,12 +28,15 @@ from tests.bucket.conftest import (
     BUCKET,
     FAST_RETRY,
     KEY,
+    TABLE,
     make_settings,
+    payload,
     pipeline_settings,
     put,
     write_config,
 )
 from tests.bucket.test_new_versions import run_steps, sha256_of
+from tests.fakes.postgrest_table_server import FakePostgrest
 from tests.fakes.storage_server import FakeStorage
 
 runner = CliRunner()
@@ -177,6 +182,32 @@ def test_the_pipeline_takes_a_same_size_overwrite_as_a_new_version(
         ledger.close()
     assert any("superseded at the source" in detail and "never deleted at the source" in detail
                for detail in details)
+
+
+# signed URLs of keys that need escaping --------------------------------------------------
+
+ODD_KEYS = ["odd/what?.jpg", "odd/with space.jpg", "odd/plus+sign.jpg",
+            "odd/a b?c+d&e=f;g,h$i@j:k'l(m)!n*.jpg"]
+
+
+def test_signed_urls_of_keys_that_need_escaping_work(tmp_path: Path, storage: FakeStorage,
+                                                     rest: FakePostgrest) -> None:
+    storage.upstreams["/rest/v1/"] = rest.url
+    for key in ODD_KEYS:
+        put(storage, key)
+    config = write_config(tmp_path, storage)
+    first = runner.invoke(app, ["reconcile", "--config", str(config), "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["inserted"] == len(ODD_KEYS)
+    urls = {row["file_path"]: row["signed_url"] for row in rest.tables[TABLE].rows}
+    with httpx.Client() as http:
+        for key in ODD_KEYS:
+            answer = http.get(urls[key])
+            assert answer.status_code == 200, (key, answer.text)
+            assert answer.content == payload(key)
+
+    second = runner.invoke(app, ["reconcile", "--config", str(config), "--json"])
+    assert json.loads(second.output)["signed"] == 0  # good URLs are not signed again
 
 
 def test_a_key_that_cannot_see_the_bucket_never_confirms_a_delete(
