@@ -70,6 +70,38 @@ def test_the_double_answers_as_storage_did(replay: dict[str, httpx.Response],
                 exact=True)
 
 
+def test_ids_are_kept_and_changed_where_storage_kept_and_changed_them(
+        replay: dict[str, httpx.Response]) -> None:
+    """An upsert keeps the object's Id, a listing shows the Id the upload gave, a copy
+    gets a new one: the same recorded id is always the same id of ours, and the reverse."""
+    ours_for: dict[str, str] = {}
+    theirs_for: dict[str, str] = {}
+    for case in CASES:
+        body = case["response"]["body"]
+        if isinstance(body, (dict, list)) and case["response"]["status"] == 200:
+            answer = replay[case["case"]].json()
+            for theirs, ours in ids(body, answer, "$", case["response"].get("lists_shortened",
+                                                                             {})):
+                assert ours_for.setdefault(theirs, ours) == ours, case["case"]
+                assert theirs_for.setdefault(ours, theirs) == theirs, case["case"]
+    assert len(ours_for) > 20
+
+
+def ids(recorded: Any, ours: Any, where: str,
+        shortened: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(recorded, ours) of every id, Id and version, walking both answers alike."""
+    if isinstance(recorded, dict):
+        for key, value in recorded.items():
+            if key in ("id", "Id", "version") and isinstance(value, str):
+                yield value, ours[key]
+            else:
+                yield from ids(value, ours[key], f"{where}.{key}", shortened)
+    elif isinstance(recorded, list):
+        mine = kept_of(ours, recorded) if where in shortened else ours
+        for theirs, item in zip(recorded, mine, strict=True):
+            yield from ids(theirs, item, f"{where}[]", shortened)
+
+
 def test_every_case_was_replayed() -> None:
     names = [c["case"] for c in CASES]
     assert len(names) == len(set(names)) == 193
