@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
+from stat import S_ISREG
 
 from mediasync.errors import FileProblem
 from mediasync.sources.bucket import BucketObject
@@ -18,12 +21,27 @@ def local_path(registry: Path, key: str) -> Path:
 
 
 def is_present(registry: Path, obj: BucketObject) -> bool:
-    """The object's copy is in the registry, whole (its size as listed)."""
+    """The object's copy is in the registry, whole (its size as listed) and taken since
+    the object was last written: an object overwritten with other bytes of the same size
+    has a newer `updated_at` than its copy, whose mtime is set to the `updated_at` it was
+    downloaded at (`mark_copied`)."""
     try:
-        path = local_path(registry, obj.key)
-        return path.is_file() and (obj.size is None or path.stat().st_size == obj.size)
-    except FileProblem:
+        stat = local_path(registry, obj.key).stat()
+    except (FileProblem, OSError):
         return False
+    whole = obj.size is None or stat.st_size == obj.size
+    current = obj.updated is None or stat.st_mtime_ns >= _ns(obj.updated)
+    return S_ISREG(stat.st_mode) and whole and current
+
+
+def mark_copied(path: Path, obj: BucketObject) -> None:
+    """Date the copy of `obj` at `path` with the object's own update time."""
+    if obj.updated is not None:
+        os.utime(path, ns=(_ns(obj.updated), _ns(obj.updated)))
+
+
+def _ns(when: datetime) -> int:
+    return round(when.timestamp() * 1_000_000) * 1000  # Storage's times are in ms at best
 
 
 def check_registry(registry: Path, objects: Sequence[BucketObject]) -> list[str]:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mediasync.bucket.registry import check_registry, is_present, local_path
+from mediasync.bucket.registry import check_registry, is_present, local_path, mark_copied
 from mediasync.bucket.retention import RetentionResult, plan_retention, run_retention
 from mediasync.errors import AuthError, MediasyncError
 from mediasync.files import atomic_write
@@ -94,7 +94,10 @@ def mirror(job: SyncJob, objects: Sequence[BucketObject]) -> MirrorResult:
 
 
 def _fetch(job: SyncJob, obj: BucketObject) -> int:
-    return job.source.download_object(obj, local_path(job.registry, obj.key)).size
+    path = local_path(job.registry, obj.key)
+    size = job.source.download_object(obj, path).size
+    mark_copied(path, obj)
+    return size
 
 
 def mirror_and_list(job: SyncJob, objects: Sequence[BucketObject]) -> MirrorResult:

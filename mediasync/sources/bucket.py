@@ -24,7 +24,14 @@ from storage3.exceptions import StorageApiError
 from storage3.types import SearchV2Options, SearchV2Result
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from mediasync.errors import AuthError, ConfigError, RateLimited, SourceError
+from mediasync.errors import (
+    AuthError,
+    ConfigError,
+    FileProblem,
+    MediasyncError,
+    RateLimited,
+    SourceError,
+)
 from mediasync.files import CHUNK, atomic_write
 from mediasync.media.types import media_type_of
 from mediasync.model import MediaFile, MediaType, SourceAsset, signature_differs
@@ -32,7 +39,9 @@ from mediasync.settings import BucketSettings
 from mediasync.sources.base import DeleteOutcome, Downloaded, SourceFeatures
 from mediasync.sources.supabase_client import SupabaseConnection, connect
 
-MAX_PER_CALL = 1000  # Storage's limit for remove and create_signed_urls
+# Storage's limit for create_signed_urls (and list-v2's page); removes go in batches of as
+# many, which keeps each answer small
+MAX_PER_CALL = 1000
 PLACEHOLDER = ".emptyFolderPlaceholder"
 NOT_REMOVED = "Storage did not list it among the objects it removed"
 T = TypeVar("T")
@@ -96,6 +105,7 @@ class BucketSource:
         self._host = urlsplit(connection.url).netloc
         self._throttled = 0
         self._lock = threading.Lock()
+        self._bucket_found = False
 
     @classmethod
     def from_settings(cls, settings: BucketSettings, retry: Retry | None = None) -> BucketSource:
@@ -115,7 +125,30 @@ class BucketSource:
         entries = self._walk_v2(first) if first is not None else self._walk_v1()
         return (obj for obj in entries if obj.name != PLACEHOLDER)
 
+    def _ask_for_bucket(self) -> None:
+        """Storage lists a bucket that does not exist, or that the key may not see (the
+        anon key on a private bucket), as empty with 200: the bucket is asked for before
+        its first listing, so neither passes for an empty bucket."""
+        if self._bucket_found:
+            return
+
+        def ask() -> None:
+            try:
+                self.connection.client.storage.get_bucket(self.bucket)
+            except StorageApiError as exc:
+                if _status(exc.status) != 404:
+                    raise
+                raise SourceError(
+                    f"Supabase Storage at {self._host} has no bucket {self.bucket!r} that this "
+                    f"key can see: check bucket.bucket, and that bucket.service_key is the "
+                    f"service_role key (the anon key sees no private bucket)",
+                    subject=self.bucket) from None
+
+        self._call(ask)
+        self._bucket_found = True
+
     def _list_v2_page(self, cursor: str | None) -> SearchV2Result | None:
+        self._ask_for_bucket()
         options: SearchV2Options = {"prefix": f"{self.prefix}/" if self.prefix else "",
                                     "limit": MAX_PER_CALL}
         if cursor:
@@ -152,6 +185,7 @@ class BucketSource:
                     yield _object(key, entry.get("metadata"), entry.get("updated_at"))
 
     def _folder_entries(self, folder: str) -> Iterator[dict[str, Any]]:
+        self._ask_for_bucket()
         offset = 0
         while True:
             page = self._call(self._storage.list, folder, {
@@ -226,7 +260,7 @@ class BucketSource:
                                                  headers=self.connection.auth_headers) as resp:
                     if resp.is_error:
                         resp.read()
-                        raise self._error(resp.status_code, _message(resp), obj.key)
+                        raise self._error(*_answer(resp), key=obj.key)
                     with atomic_write(dest, obj.size) as out:
                         for chunk in resp.iter_bytes(CHUNK):
                             out.write(chunk)
@@ -252,10 +286,19 @@ class BucketSource:
         for batch in batches(list(keys), MAX_PER_CALL):
             for item in self._call(self._storage.create_signed_urls, list(batch), seconds):
                 if item["signedURL"]:
-                    result.urls[item["path"]] = item["signedURL"]
+                    result.urls[item["path"]] = self._signed_url(item["path"],
+                                                                 item["signedURL"])
                 else:
                     result.errors[item["path"]] = item["error"] or "not signed"
         return result
+
+    def _signed_url(self, key: str, returned: str) -> str:
+        """The URL that fetches `key`. Storage returns a batch-signed URL with its key as
+        is (`what?.txt`: the `?` would start the query) while the token signs the key
+        itself and the fetch decodes the path once: so the key is escaped here."""
+        token = returned.rpartition("token=")[2].split("&")[0]
+        return (f"{self.connection.url}/storage/v1/object/sign/{quote(self.bucket, safe='')}/"
+                f"{quote(key, safe='/')}?token={token}")
 
     # errors and retries --------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -264,7 +307,7 @@ class BucketSource:
             try:
                 return fn(*args)
             except StorageApiError as exc:
-                raise self._error(_status(exc.status), exc.message, None) from None
+                raise self._error(_status(exc.status), exc.message) from None
             except httpx.TransportError as exc:
                 raise SourceError(f"Supabase Storage at {self._host} unreachable: "
                                   f"{type(exc).__name__}", retryable=True) from exc
@@ -280,8 +323,12 @@ class BucketSource:
         )
         return retrying(attempt)
 
-    def _error(self, status: int, message: str, key: str | None) -> SourceError:
+    def _error(self, status: int, message: str, code: str = "",
+               key: str | None = None) -> MediasyncError:
         where = f"{key}: " if key else ""
+        if key and code == "NoSuchKey":  # gone since it was listed: that object alone
+            return FileProblem(f"{key}: not in bucket {self.bucket!r} any more (404 {code})",
+                               subject=key)
         if status == 429 or status >= 500:
             with self._lock:
                 self._throttled += 1
@@ -315,18 +362,23 @@ def _changed(media: MediaFile, obj: BucketObject | None) -> str | None:
     return None
 
 
-def _status(status: int | str) -> int:
+def _status(status: int | str | None) -> int:
     try:
         return int(status)
     except (TypeError, ValueError):
         return 0
 
 
-def _message(resp: httpx.Response) -> str:
+def _answer(resp: httpx.Response) -> tuple[int, str, str]:
+    """Status, message and code of an error answer. Storage sends its errors as HTTP 400
+    with the real status in the body's `statusCode` ("404", "403"); only a gateway in
+    front answers with its own status (502, 503, 429) and maybe no JSON."""
     try:
-        return str(json.loads(resp.content).get("message", resp.reason_phrase))
+        body = json.loads(resp.content)
+        status = _status(body.get("statusCode")) or resp.status_code
+        return status, str(body.get("message", resp.reason_phrase)), str(body.get("code", ""))
     except (ValueError, AttributeError):
-        return resp.reason_phrase
+        return resp.status_code, resp.reason_phrase, ""
 
 
 def media_type(obj: BucketObject) -> MediaType:
