@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from mediasync.errors import (
     ConfigError,
+    SyncthingError,
     SyncthingFolderError,
     SyncthingKeyRejected,
     SyncthingUnreachable,
@@ -42,7 +43,8 @@ def folder_findings(folder: FolderConfig, target: PixelTarget, own_id: str) -> l
     else:
         shared = Finding("shared", Status.OK, f"{name} is shared with device {device}")
     if folder.paused:
-        kind = Finding("folder type", Status.FAIL, f"{name} is paused")
+        kind = Finding("folder type", Status.FAIL, f"{name} is paused on this computer: "
+                       "resume it in Syncthing")
     elif folder.type == "sendonly":
         kind = Finding("folder type", Status.OK, "sendonly here (the phone should be "
                        "receiveonly)")
@@ -108,15 +110,19 @@ def _diagnose(client: SyncthingClient, target: PixelTarget) -> list[Finding]:
     except SyncthingFolderError as exc:
         return [*findings, Finding("folder", Status.FAIL, str(exc))]
     findings += [folder_state(client, folder), *folder_findings(folder, target, own_id)]
-    findings.append(_device(client, target, shared=target.device_id in folder.devices))
+    try:
+        findings.append(_device(client, target, folder))
+    except SyncthingError as exc:  # the table so far is still the answer
+        findings.append(Finding("device", Status.FAIL, str(exc)))
     return findings
 
 
-def _device(client: SyncthingClient, target: PixelTarget, shared: bool) -> Finding:
+def _device(client: SyncthingClient, target: PixelTarget, folder: FolderConfig) -> Finding:
     state = client.device_state(target.device_id)
     if not state.connected:
         return Finding("device", Status.FAIL, state.describe())
-    if not shared:
+    # a paused folder has no completion to ask for (Syncthing answers "no such folder")
+    if target.device_id not in folder.devices or folder.paused:
         return Finding("device", Status.OK, state.describe())
     completion = client.completion(target.folder_id, target.device_id)
     if completion.sequence == 0:
