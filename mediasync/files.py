@@ -8,12 +8,12 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from mediasync.errors import DownloadMismatch
+from mediasync.errors import DownloadMismatch, WorkingFolderError
 
 PARTIAL_SUFFIX = ".mediasync-partial"
 CHUNK = 1024 * 1024
@@ -27,16 +27,56 @@ class Written:
     sha256: str
 
 
-class HashingWriter:
-    """A binary file that hashes and counts what is written to it."""
+# What the person running mediasync can do about a write that failed in a working folder.
+_LOCAL_FIXES = {
+    errno.ENOSPC: "free space on that disk or point the folder at a bigger one",
+    errno.EDQUOT: "raise the disk quota or point the folder at another disk",
+    errno.EROFS: "remount that filesystem read-write or point the folder elsewhere",
+    errno.EACCES: "let the user running mediasync write there",
+    errno.EPERM: "let the user running mediasync write there",
+}
 
-    def __init__(self, handle: BinaryIO) -> None:
+
+@contextmanager
+def working_folder_faults(folder: Path | None) -> Iterator[None]:
+    """A failed write in one of our own working folders is this machine's fault, never
+    the file's or the source's: it becomes a WorkingFolderError naming the folder and the
+    fix, which halts the run instead of failing the file. With folder None (a write
+    elsewhere, e.g. the archive) the OSError goes on as it is."""
+    try:
+        yield
+    except OSError as exc:
+        if folder is None:
+            raise
+        fix = _LOCAL_FIXES.get(exc.errno or 0, "check that disk")
+        raise WorkingFolderError(
+            f"cannot write in the working folder {folder}: {exc.strerror or exc}; {fix},"
+            " then run again", subject=folder) from None
+
+
+# What a full or read-only working folder left in a file's error before such faults
+# halted the run (it was taken for the source's: "cannot read: ..."): never the file's.
+_LOCAL_FAULT_TEXTS = tuple(os.strerror(n) for n in (errno.ENOSPC, errno.EROFS, errno.EDQUOT))
+
+
+def is_local_fault(error: str | None) -> bool:
+    """Whether a recorded error was a fault of this machine's disks, not of the file."""
+    return error is not None and any(text in error for text in _LOCAL_FAULT_TEXTS)
+
+
+class HashingWriter:
+    """A binary file that hashes and counts what is written to it; `working`: the
+    working folder it is in, whose write errors are ours (see working_folder_faults)."""
+
+    def __init__(self, handle: BinaryIO, working: Path | None = None) -> None:
         self._handle = handle
+        self._working = working
         self._hash = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        self._handle.write(data)
+        with working_folder_faults(self._working):
+            self._handle.write(data)
         self._hash.update(data)
         self.size += len(data)
         return len(data)
@@ -51,29 +91,38 @@ def partial_path(dest: Path) -> Path:
 
 
 @contextmanager
-def atomic_write(dest: Path, expected_size: int | None = None) -> Iterator[HashingWriter]:
+def atomic_write(dest: Path, expected_size: int | None = None,
+                 working: bool = False) -> Iterator[HashingWriter]:
     """Write to a hidden temp file beside `dest`, fsync, check the size, then rename.
 
     Nothing appears under `dest` unless the whole body arrived; on any error the temp
     file is removed. Overwrites `dest` if it exists: callers pick a free name first.
+    `working`: `dest` is in one of our working folders, so a failed write there raises
+    WorkingFolderError, told apart from what the caller's body raises (a source's read).
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    ours = dest.parent if working else None
     temp = partial_path(dest)
     try:
-        with open(temp, "wb") as handle:
-            writer = HashingWriter(handle)
+        with working_folder_faults(ours):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(temp, "wb")  # noqa: SIM115 (closed below, also on error)
+        with handle:
+            writer = HashingWriter(handle, ours)
             yield writer
-            handle.flush()
-            os.fsync(handle.fileno())
+            with working_folder_faults(ours):
+                handle.flush()
+                os.fsync(handle.fileno())
         if expected_size is not None and writer.size != expected_size:
             raise DownloadMismatch(
                 f"{dest.name}: received {writer.size} bytes, source announced {expected_size}",
                 subject=dest,
             )
-        os.replace(temp, dest)
-        fsync_dir(dest.parent)
+        with working_folder_faults(ours):
+            os.replace(temp, dest)
+            fsync_dir(dest.parent)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only folder keeps its temp: the error says why
+            temp.unlink(missing_ok=True)
         raise
 
 
@@ -85,9 +134,10 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def copy_hashed(src: Path, dest: Path, expected_size: int | None = None) -> Written:
-    """Copy and hash in one pass, atomically."""
-    with open(src, "rb") as source, atomic_write(dest, expected_size) as out:
+def copy_hashed(src: Path, dest: Path, expected_size: int | None = None,
+                working: bool = False) -> Written:
+    """Copy and hash in one pass, atomically; `working` as for atomic_write."""
+    with open(src, "rb") as source, atomic_write(dest, expected_size, working) as out:
         while chunk := source.read(CHUNK):
             out.write(chunk)
     return Written(dest, out.size, out.sha256)

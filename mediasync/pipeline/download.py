@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from mediasync.errors import FileProblem
-from mediasync.files import with_suffix_tag
+from mediasync.files import is_local_fault, with_suffix_tag
 from mediasync.media.capture import capture_time
 from mediasync.model import MediaFile, MediaType, SourceAsset, Stage, StageChange
 from mediasync.naming import prefixed_name
@@ -115,12 +115,13 @@ class _Recorder:
 def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
     """Files that failed here, worth another try: a transfer that broke, or a file that
     was empty when listed (it may have been listed while it was being copied in: it is
-    tried once it has bytes)."""
+    tried once it has bytes). One failed by a fault of this machine is tried whatever its
+    attempts: with the fault still there, the run halts on it again without blaming it."""
     failed = ctx.ledger.files_at([Stage.FAILED], source=ctx.source.name)
     return {m.source_id: m for m in failed
             if m.failed_stage is None and m.local_path is None
             and m.media_type in (MediaType.IMAGE, MediaType.VIDEO)
-            and m.attempts < MAX_DOWNLOAD_ATTEMPTS}
+            and (m.attempts < MAX_DOWNLOAD_ATTEMPTS or is_local_fault(m.error))}
 
 
 def _new_assets(ctx: RunContext, listing: Listing, known: set[str],

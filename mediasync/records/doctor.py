@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mediasync.files import sha256_file
+from mediasync.files import is_local_fault, sha256_file
 from mediasync.ledger.base import Ledger
 from mediasync.model import (
     PIPELINE_ORDER,
@@ -200,9 +200,8 @@ class _Doctor:
             if media.workflow_stage == Stage.FAILED:
                 by_reason.setdefault(failure_reason(media), []).append(media)
         return [_finding("failed", "ledger", True, f"failed: {reason}",
-                         "fix the cause, then `mediasync doctor --fix failed` (each file goes"
-                         " back to the stage it failed at)", files, [m.label for m in files],
-                         dates=[m.updated_at for m in files])
+                         _LOCAL_FAULT_FIX if is_local_fault(files[0].error) else _FAILED_FIX,
+                         files, [m.label for m in files], dates=[m.updated_at for m in files])
                 for reason, files in sorted(by_reason.items(), key=lambda i: -len(i[1]))]
 
     # the source ---------------------------------------------------------------------------
@@ -302,6 +301,10 @@ _COPIES = (
            "compressed copies gone; the archive still holds the originals",
            "none needed (compress again by hand if you want them back)")),
 )
+_FAILED_FIX = ("fix the cause, then `mediasync doctor --fix failed` (each file goes back to"
+               " the stage it failed at)")
+_LOCAL_FAULT_FIX = ("a fault of this machine's disk, not of the files: fix the disk, then"
+                    " `mediasync run` downloads them again")
 _STUCK_FIX = {
     Stage.PIXEL_SYNC_READY: "start Syncthing and connect the phone, then `mediasync run`",
     Stage.ICLOUD_DELETE_READY: "review the manifest in icloud_delete/, then `mediasync run`",

@@ -83,7 +83,7 @@ class FolderSource:
     def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
         src = Path(os.fsdecode(self._path_of(asset.source_id)))
         try:
-            written = copy_hashed(src, dest, expected_size=asset.size)
+            written = copy_hashed(src, dest, expected_size=asset.size, working=True)
         except DownloadMismatch as exc:
             raise DownloadMismatch(f"{asset.filename}: changed while copying ({exc})",
                                    subject=asset.source_id) from None
