@@ -30,7 +30,7 @@ from mediasync.nas import identity as archive_identity
 from mediasync.nas.archive import NasArchive
 from mediasync.records.walk import walk_files
 from mediasync.settings import Settings
-from mediasync.sources.base import Source
+from mediasync.sources.base import ListingNotes, Source
 
 # working folders (settings.workflow.*) the doctor counts; icloud_delete holds manifests
 PLACES = ("incoming", "pixel_sync", "processing", "nas_archive", "compressed",
@@ -249,6 +249,7 @@ class _Doctor:
                      "removed at the source outside mediasync; the archive holds them",
                      "none needed", [m for m in gone if m.nas_archived],
                      [m.label for m in gone if m.nas_archived]),
+            *_passed_over(source),
         ]
 
     # on disk but unrecorded -----------------------------------------------------------------
@@ -338,6 +339,31 @@ def _changed(source: Source, ours: list[MediaFile],
                              asset.size, asset.extra.get(tag)):
             changed.append(media)
     return changed
+
+
+def _passed_over(source: Source) -> list[Finding]:
+    """What the source's listing met and does not import, one finding per reason."""
+    if not isinstance(source, ListingNotes):
+        return []
+    by_reason: dict[str, list[str]] = {}
+    for entry in source.passed_over:
+        by_reason.setdefault(entry.reason, []).append(entry.path)
+    return [_finding("passed_over", "source", reason.startswith("folder cannot be read"),
+                     f"not imported: {reason}", _passed_over_fix(reason), [], paths)
+            for reason, paths in by_reason.items()]
+
+
+def _passed_over_fix(reason: str) -> str:
+    kind = reason.split(" (")[0].split(":")[0]  # without its details
+    return _PASSED_OVER_FIX.get(kind, "none needed: not a photo or video")
+
+
+_PASSED_OVER_FIX = {
+    "hidden folder": "set source.include_hidden = true to import dot-folders",
+    "symlink": "none needed; to import what it points to, copy that into the folder",
+    "symlink to a folder": "none needed; to import that folder, move or copy it in",
+    "folder cannot be read": "let the user running mediasync read it, then `mediasync run`",
+}
 
 
 def intact_copy(media: MediaFile, candidates: Iterable[Path | None]) -> Path | None:
