@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISLNK, S_ISREG, S_ISSOCK
 
-from mediasync.errors import DownloadMismatch, FileProblem, SourceError
+from mediasync.errors import DownloadMismatch, FileProblem, MediaError, SourceError
 from mediasync.files import copy_hashed, is_partial, sha256_file
+from mediasync.media.sniff import HEAD_BYTES, cannot_be_media
 from mediasync.media.types import media_type_of
 from mediasync.model import MediaFile, SourceAsset
 from mediasync.sources.base import DeleteOutcome, Downloaded, PassedOver, SourceFeatures
@@ -146,6 +147,7 @@ class FolderSource:
     def download(self, asset: SourceAsset, dest: Path) -> Downloaded:
         src = Path(os.fsdecode(self._path_of(asset.source_id)))
         try:
+            _refuse_non_media(src, asset)
             written = copy_hashed(src, dest, expected_size=asset.size, working=True)
         except DownloadMismatch as exc:
             raise DownloadMismatch(f"{asset.filename}: changed while copying ({exc})",
@@ -183,6 +185,18 @@ class FolderSource:
         """Source ids among `files` that the source still holds, asked now."""
         self._check_root()
         return {m.source_id for m in files if _exists(self._path_of(m.source_id))}
+
+
+def _refuse_non_media(src: Path, asset: SourceAsset) -> None:
+    """A sparse or huge file that cannot be a photo or video is refused before a byte of
+    it is copied (see media/sniff.py)."""
+    with open(src, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+        stat = os.fstat(handle.fileno())
+    why = cannot_be_media(head, stat.st_size, stat.st_blocks)
+    if why is not None:
+        raise MediaError(f"{asset.filename}: {why}; refused before copying",
+                         subject=asset.source_id)
 
 
 def _exists(path: bytes | Path) -> bool:

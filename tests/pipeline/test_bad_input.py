@@ -9,6 +9,7 @@ import pytest
 
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile, Stage
+from mediasync.pipeline.steps import STEPS, open_context
 from tests.helpers import Workspace, archived_files, sha256
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -130,3 +131,25 @@ def test_system_junk_is_ignored_and_nothing_at_the_source_is_lost(odd_library):
     on_disk = {os.path.relpath(os.path.join(d, n), os.fsencode(ws.library))
                for d, _, names in os.walk(os.fsencode(ws.library)) for n in names}
     assert len(on_disk) == len(rows) + 1  # every source file is still there, .DS_Store too
+
+
+def test_sparse_file_that_cannot_be_media_is_refused_before_copying(tmp_path):
+    """4 GiB of holes named .mov: refused on its first bytes, no working copy written."""
+    ws = Workspace.create(tmp_path)
+    _jpeg(ws.library / "IMG_0001.jpg", 1)
+    with open(ws.library / "holes.mov", "wb") as handle:
+        handle.truncate(4 << 30)
+
+    ctx = open_context(ws.settings(), "run-1")
+    try:
+        report = STEPS[0].run(ctx)
+        rows = {m.source_id: m for m in ctx.ledger.files_where()}
+    finally:
+        ctx.ledger.close()
+    assert (report.done, report.failed) == (1, 1)
+    row = rows["holes.mov"]
+    assert row.workflow_stage == Stage.FAILED and row.local_path is None
+    assert row.error == ("holes.mov: not a photo or video: no media signature, and a sparse"
+                         f" file ({4 << 30} bytes, 0 on disk); refused before copying")
+    incoming = ws.root / "workflow" / "incoming"
+    assert [p.name for p in incoming.iterdir()] == [Path(rows["IMG_0001.jpg"].local_path).name]
