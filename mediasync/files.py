@@ -175,11 +175,26 @@ def sha256_file(path: Path, drop_cache: bool = False) -> str:
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that surrogateescape carried
+
+
+def escape_undecodable(raw: bytes) -> str:
+    """A file name's bytes as text: UTF-8 as it is; a name that is not valid UTF-8 gets
+    each undecodable byte as %XX and each `%` as %25, so that nothing is lost:
+    urllib.parse.unquote_to_bytes(escaped) gives the bytes back."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "surrogateescape").replace("%", "%25")
+        return _UNDECODABLE.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}", text)
+
+
 def safe_filename(name: str) -> str:
     """A name that is valid and harmless everywhere: no separators or control characters,
-    no leading dash or dot, no `..`, valid UTF-8, at most MAX_NAME_BYTES bytes."""
-    name = unicodedata.normalize("NFC", name.encode("utf-8", "surrogateescape")
-                                 .decode("utf-8", "replace"))
+    no leading dash or dot, no `..`, valid UTF-8 (undecodable bytes escaped as by
+    escape_undecodable), at most MAX_NAME_BYTES bytes."""
+    name = unicodedata.normalize("NFC", escape_undecodable(
+        name.encode("utf-8", "surrogateescape")))
     name = _UNSAFE.sub("_", name).strip().strip(".")
     name = name.lstrip("-") or "unnamed"
     stem, dot, ext = name.rpartition(".")

@@ -11,7 +11,7 @@ from pathlib import Path
 from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISLNK, S_ISREG, S_ISSOCK
 
 from mediasync.errors import DownloadMismatch, FileProblem, MediaError, SourceError
-from mediasync.files import copy_hashed, is_partial, sha256_file
+from mediasync.files import copy_hashed, escape_undecodable, is_partial, sha256_file
 from mediasync.media.sniff import HEAD_BYTES, cannot_be_media
 from mediasync.media.types import media_type_of
 from mediasync.model import MediaFile, SourceAsset
@@ -76,7 +76,7 @@ class FolderSource:
         root = os.fsencode(self.root)
         for entry, stat in self._walk(root):
             rel = os.path.relpath(entry.path, root)
-            display = entry.name.decode("utf-8", "replace")
+            display = escape_undecodable(entry.name)  # the bytes are in the source id
             yield SourceAsset(
                 source_id=encode_relpath(rel),
                 filename=display,
@@ -138,7 +138,7 @@ class FolderSource:
         return "not a regular file"
 
     def _pass_over(self, root: bytes, path: bytes, reason: str) -> None:
-        rel = os.path.relpath(path, root).decode("utf-8", "replace")
+        rel = escape_undecodable(os.path.relpath(path, root))
         self.passed_over.append(PassedOver(rel, reason))
 
     def _path_of(self, source_id: str) -> bytes:

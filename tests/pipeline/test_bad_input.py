@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import pytest
 
+from mediasync.files import escape_undecodable, safe_filename
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile, Stage
 from mediasync.pipeline.steps import STEPS, open_context
+from mediasync.sources.folder import decode_relpath
 from tests.helpers import Workspace, archived_files, sha256
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -95,10 +98,14 @@ def test_non_utf8_name_is_archived_and_traceable(odd_library):
     ws, rows = odd_library
     [row] = [m for m in rows.values() if m.source_id.startswith("raw:")]
     assert row.workflow_stage == Stage.COMPLETED, row.error
-    assert row.filename == "caf\ufffd.jpg"
+    assert row.filename == "caf%E9.jpg"  # escaped, not replaced by U+FFFD
+    archived = Path(row.nas_path)
+    assert archived.name == "caf%E9.jpg"
+    assert unquote_to_bytes(archived.name) == b"caf\xe9.jpg"  # the escape reverses
+    assert decode_relpath(row.source_id) == b"caf\xe9.jpg"  # the ledger keeps the bytes
     original = os.path.join(os.fsencode(ws.library), b"caf\xe9.jpg")
     with open(original, "rb") as handle:
-        assert Path(row.nas_path).read_bytes() == handle.read()
+        assert archived.read_bytes() == handle.read()
 
 
 def test_two_different_files_with_one_name_both_survive(odd_library):
@@ -153,3 +160,15 @@ def test_sparse_file_that_cannot_be_media_is_refused_before_copying(tmp_path):
                          f" file ({4 << 30} bytes, 0 on disk); refused before copying")
     incoming = ws.root / "workflow" / "incoming"
     assert [p.name for p in incoming.iterdir()] == [Path(rows["IMG_0001.jpg"].local_path).name]
+
+
+@pytest.mark.parametrize("raw", [b"caf\xe9.jpg", b"100%\xff\xfe.jpg", b"\xe9t\xc3\xa9 %41.jpg"])
+def test_undecodable_name_bytes_are_escaped_reversibly(raw):
+    escaped = escape_undecodable(raw)
+    assert "\ufffd" not in escaped and escaped.isprintable()
+    assert unquote_to_bytes(escaped) == raw
+    assert safe_filename(os.fsdecode(raw)) == escaped
+
+
+def test_a_valid_utf8_name_keeps_its_percent_signs():
+    assert escape_undecodable("100% été.jpg".encode()) == "100% été.jpg"
