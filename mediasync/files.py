@@ -35,6 +35,28 @@ _LOCAL_FIXES = {
     errno.EACCES: "let the user running mediasync write there",
     errno.EPERM: "let the user running mediasync write there",
 }
+# The faults that can only be the disk's, told in an error text that was recorded or came
+# back from another process (an encoder); e.g. a file failed "cannot read: No space left
+# on device" before such faults halted the run.
+_DISK_FAULTS = {os.strerror(n): n for n in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)}
+
+
+def working_folder_error(folder: Path, cause: str, code: int | None) -> WorkingFolderError:
+    """The run-halting error for a working folder that cannot be written: the folder,
+    the cause and the fix in one line."""
+    fix = _LOCAL_FIXES.get(code or 0, "check that disk")
+    return WorkingFolderError(f"cannot write in the working folder {folder}: {cause}; {fix},"
+                              " then run again", subject=folder)
+
+
+def disk_fault(error: str | None) -> int | None:
+    """The errno of a fault of this machine's disks that an error text tells, if any."""
+    return next((n for text, n in _DISK_FAULTS.items() if text in (error or "")), None)
+
+
+def is_local_fault(error: str | None) -> bool:
+    """Whether a recorded error was a fault of this machine's disks, not of the file."""
+    return disk_fault(error) is not None
 
 
 @contextmanager
@@ -48,20 +70,7 @@ def working_folder_faults(folder: Path | None) -> Iterator[None]:
     except OSError as exc:
         if folder is None:
             raise
-        fix = _LOCAL_FIXES.get(exc.errno or 0, "check that disk")
-        raise WorkingFolderError(
-            f"cannot write in the working folder {folder}: {exc.strerror or exc}; {fix},"
-            " then run again", subject=folder) from None
-
-
-# What a full or read-only working folder left in a file's error before such faults
-# halted the run (it was taken for the source's: "cannot read: ..."): never the file's.
-_LOCAL_FAULT_TEXTS = tuple(os.strerror(n) for n in (errno.ENOSPC, errno.EROFS, errno.EDQUOT))
-
-
-def is_local_fault(error: str | None) -> bool:
-    """Whether a recorded error was a fault of this machine's disks, not of the file."""
-    return error is not None and any(text in error for text in _LOCAL_FAULT_TEXTS)
+        raise working_folder_error(folder, exc.strerror or str(exc), exc.errno) from None
 
 
 class HashingWriter:

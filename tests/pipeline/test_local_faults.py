@@ -5,7 +5,7 @@ takes every file. The filesystems are real: small tmpfs mounts (mounting needs r
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -44,16 +44,31 @@ class SmallDisk:
 
 
 @pytest.fixture
-def incoming_disk(tmp_path: Path) -> Iterator[tuple[Workspace, SmallDisk]]:
+def mount() -> Iterator[Callable[[Path, str], SmallDisk]]:
+    """Mounts small filesystems; every one is unmounted after the test."""
+    disks: list[SmallDisk] = []
+
+    def small_disk(path: Path, size: str) -> SmallDisk:
+        disks.append(SmallDisk(path, size))
+        return disks[-1]
+
+    yield small_disk
+    for disk in disks:
+        disk.unmount()
+
+
+def _library(tmp_path: Path) -> Workspace:
     ws = Workspace.create(tmp_path)
     for seed in range(PHOTOS):
         photo(ws.library / f"IMG_{seed:04d}.jpg",
               PhotoSpec(captured=datetime(2023, 5, 4, 12, seed), seed=seed, size=(1600, 1200)))
-    disk = SmallDisk(tmp_path / "workflow" / "incoming", "1m")
-    try:
-        yield ws, disk
-    finally:
-        disk.unmount()
+    return ws
+
+
+@pytest.fixture
+def incoming_disk(tmp_path: Path, mount) -> tuple[Workspace, SmallDisk]:
+    ws = _library(tmp_path)
+    return ws, mount(tmp_path / "workflow" / "incoming", "1m")
 
 
 def _download(ws: Workspace, run_id: str) -> tuple[RunResult, list[MediaFile]]:
@@ -101,6 +116,31 @@ def test_the_full_flow_fails_naming_the_folder(incoming_disk, prefect_api):
     state = ws.run()
     assert state.is_failed()
     assert f"cannot write in the working folder {disk.path}" in str(state.message)
+
+
+@pytest.mark.parametrize(("folder", "step", "stage"), [
+    ("workflow/processing", 5, Stage.NAS_ARCHIVED),
+    ("nas_compressed", 6, Stage.PROCESSING_READY),
+])
+def test_a_read_only_working_folder_halts_its_step_and_fails_no_file(
+        tmp_path: Path, mount, folder: str, step: int, stage: Stage):
+    ws = _library(tmp_path)
+    disk = mount(tmp_path / folder, "64m")
+    disk.remount("ro")
+    result = run_pipeline(ws.settings(), "run-1")
+    assert result.failed_step == step, result.message
+    assert f"cannot write in the working folder {disk.path}: Read-only file system; remount" \
+        in (result.error or "")
+    ledger = ws.ledger()
+    assert {m.workflow_stage for m in ledger.files_where()} == {stage}
+    ledger.close()
+
+    disk.remount("rw")
+    result = run_pipeline(ws.settings(), "run-2")
+    assert result.completed, result.message
+    ledger = ws.ledger()
+    assert {m.workflow_stage for m in ledger.files_where()} == {Stage.COMPLETED}
+    ledger.close()
 
 
 def _failed_downloading(ws: Workspace, error: str) -> None:
