@@ -348,7 +348,7 @@ def _passed_over(source: Source) -> list[Finding]:
     by_reason: dict[str, list[str]] = {}
     for entry in source.passed_over:
         by_reason.setdefault(entry.reason, []).append(entry.path)
-    return [_finding("passed_over", "source", reason.startswith("folder cannot be read"),
+    return [_finding("passed_over", "source", "cannot be read" in reason,
                      f"not imported: {reason}", _passed_over_fix(reason), [], paths)
             for reason, paths in by_reason.items()]
 
@@ -363,6 +363,7 @@ _PASSED_OVER_FIX = {
     "symlink": "none needed; to import what it points to, copy that into the folder",
     "symlink to a folder": "none needed; to import that folder, move or copy it in",
     "folder cannot be read": "let the user running mediasync read it, then `mediasync run`",
+    "cannot be read": "let the user running mediasync read it, then `mediasync run`",
 }
 
 

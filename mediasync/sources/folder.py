@@ -35,7 +35,10 @@ def _symlink_reason(path: bytes) -> str:
     try:
         target = os.stat(path)
     except OSError as exc:
-        return "symlink loop" if exc.errno == errno.ELOOP else "broken symlink"
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        return "broken symlink" if exc.errno in (errno.ENOENT, errno.ENOTDIR) \
+            else "symlink (not followed)"
     return "symlink to a folder (not followed)" if S_ISDIR(target.st_mode) \
         else "symlink (not followed)"
 
@@ -108,6 +111,8 @@ class FolderSource:
                     reason = self._reason(entry, stat)
                 except FileNotFoundError:
                     continue  # removed while we listed
+                except OSError as exc:
+                    reason = f"cannot be read: {exc.strerror}"
                 if reason is _FOLDER:
                     subfolders.append(entry.path)
                 elif reason is None:
