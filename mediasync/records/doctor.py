@@ -200,7 +200,7 @@ class _Doctor:
             if media.workflow_stage == Stage.FAILED:
                 by_reason.setdefault(failure_reason(media), []).append(media)
         return [_finding("failed", "ledger", True, f"failed: {reason}",
-                         _LOCAL_FAULT_FIX if is_local_fault(files[0].error) else _FAILED_FIX,
+                         _LOCAL_FAULT_FIX if _retried_by_step_one(files[0]) else _FAILED_FIX,
                          files, [m.label for m in files], dates=[m.updated_at for m in files])
                 for reason, files in sorted(by_reason.items(), key=lambda i: -len(i[1]))]
 
@@ -354,17 +354,22 @@ def _passed_over(source: Source) -> list[Finding]:
 
 
 def _passed_over_fix(reason: str) -> str:
-    kind = reason.split(" (")[0].split(":")[0]  # without its details
-    return _PASSED_OVER_FIX.get(kind, "none needed: not a photo or video")
+    if "cannot be read" in reason:
+        return "let the user running mediasync read it, then `mediasync run`"
+    return _PASSED_OVER_FIX.get(reason.split(" (")[0], "none needed: not a photo or video")
 
 
-_PASSED_OVER_FIX = {
+_PASSED_OVER_FIX = {  # by reason without its details
     "hidden folder": "set source.include_hidden = true to import dot-folders",
     "symlink": "none needed; to import what it points to, copy that into the folder",
     "symlink to a folder": "none needed; to import that folder, move or copy it in",
-    "folder cannot be read": "let the user running mediasync read it, then `mediasync run`",
-    "cannot be read": "let the user running mediasync read it, then `mediasync run`",
 }
+
+
+def _retried_by_step_one(media: MediaFile) -> bool:
+    """Failed downloading on a full or read-only working folder (before such faults
+    halted the run): step 1 takes it again by itself once the disk is fixed."""
+    return media.failed_stage is None and is_local_fault(media.error)
 
 
 def intact_copy(media: MediaFile, candidates: Iterable[Path | None]) -> Path | None:
