@@ -52,6 +52,7 @@ class WorkflowSettings(Section):
 class SourceSettings(Section):
     kind: Literal["folder", "icloud", "bucket", "sftp"] = "folder"
     path: Path | None = None  # folder source
+    include_hidden: bool = False  # folder source: import dot-folders too
     delete: bool = False  # remove source originals in step 7 (under every safety gate)
     parallel_downloads: int = Field(4, ge=1, le=32)  # folder and iCloud sources
 

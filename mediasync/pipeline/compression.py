@@ -5,12 +5,13 @@ cluster's). The archived original is replaced only with replace_original."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path, PurePath
 from typing import Any
 
 from mediasync.errors import ArchiveError, FileProblem, MediaError
-from mediasync.files import copy_hashed, sha256_file
+from mediasync.files import copy_hashed, disk_fault, sha256_file, working_folder_error
 from mediasync.media.compress import CompressionResult, CompressJob, choose_rule
 from mediasync.media.parallel import compress_many
 from mediasync.media.video import VideoProgress
@@ -62,7 +63,13 @@ def _compress_all(ctx: RunContext, files: list[MediaFile], changes: ChangeWriter
             jobs.append(job)
             sharing.append([media])
 
+    disk_faults: list[int] = []  # the compressed folder's, not the files': they stay
+
     def record(index: int, result: CompressionResult) -> None:
+        fault = disk_fault(result.reason) if result.status == "failed" else None
+        if fault is not None:
+            disk_faults.append(fault)
+            return
         for media in sharing[index]:
             changes.add(_outcome(ctx, media, result, report))
 
@@ -71,6 +78,9 @@ def _compress_all(ctx: RunContext, files: list[MediaFile], changes: ChangeWriter
     compress = ctx.compress or compress_many
     compress(jobs, ctx.settings.compression, progress=meter.file_done,
              video_progress=meter.video, on_result=record)
+    if disk_faults:
+        raise working_folder_error(ctx.path("compressed"), os.strerror(disk_faults[0]),
+                                   disk_faults[0])
 
 
 def job_for(ctx: RunContext, media: MediaFile) -> CompressJob:

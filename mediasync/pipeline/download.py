@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 from mediasync.errors import FileProblem
-from mediasync.files import with_suffix_tag
+from mediasync.files import is_local_fault, with_suffix_tag
 from mediasync.media.capture import capture_time
 from mediasync.model import MediaFile, MediaType, SourceAsset, Stage, StageChange
 from mediasync.naming import prefixed_name
@@ -18,6 +19,7 @@ from mediasync.pipeline.context import RunContext, StepReport
 from mediasync.pipeline.listing import Listing
 from mediasync.pipeline.session_warning import warn_if_session_ends_soon
 from mediasync.pipeline.versions import Versions
+from mediasync.sources.base import ListingNotes
 
 MAX_DOWNLOAD_ATTEMPTS = 3
 RECORD_EVERY = 50
@@ -34,7 +36,8 @@ def run(ctx: RunContext) -> StepReport:
         report.planned = [{"file": a.filename, "source_id": a.source_id,
                            "action": _planned_action(a, versions)} for a in wanted]
         report.done = len(wanted)
-        report.message = f"would download {len(wanted)} new assets{listing.note}"
+        report.message = (f"would download {len(wanted)} new assets"
+                          f"{_passed_over(ctx)}{listing.note}")
         return report.finish()
     warn_if_session_ends_soon(ctx)
     incoming = ctx.path("incoming")
@@ -79,7 +82,8 @@ def run(ctx: RunContext) -> StepReport:
     if stopped:
         raise stopped[0]
     report.message = (f"{report.done} downloaded, {report.failed} failed, "
-                      f"{report.skipped} skipped{_new_versions(versions)}{listing.note}")
+                      f"{report.skipped} skipped{_passed_over(ctx)}{_new_versions(versions)}"
+                      f"{listing.note}")
     return report.finish()
 
 
@@ -115,12 +119,13 @@ class _Recorder:
 def _retryable(ctx: RunContext) -> dict[str, MediaFile]:
     """Files that failed here, worth another try: a transfer that broke, or a file that
     was empty when listed (it may have been listed while it was being copied in: it is
-    tried once it has bytes)."""
+    tried once it has bytes). One failed by a fault of this machine is tried whatever its
+    attempts: with the fault still there, the run halts on it again without blaming it."""
     failed = ctx.ledger.files_at([Stage.FAILED], source=ctx.source.name)
     return {m.source_id: m for m in failed
             if m.failed_stage is None and m.local_path is None
             and m.media_type in (MediaType.IMAGE, MediaType.VIDEO)
-            and m.attempts < MAX_DOWNLOAD_ATTEMPTS}
+            and (m.attempts < MAX_DOWNLOAD_ATTEMPTS or is_local_fault(m.error))}
 
 
 def _new_assets(ctx: RunContext, listing: Listing, known: set[str],
@@ -157,6 +162,16 @@ def _planned_action(asset: SourceAsset, versions: Versions) -> str:
     if asset.source_id in versions.changed:
         return "download (changed at the source: a new version beside the archived one)"
     return "download"
+
+
+def _passed_over(ctx: RunContext) -> str:
+    """What the listing met and did not import, counted by reason (`mediasync doctor`
+    names them)."""
+    source = ctx.source
+    if not isinstance(source, ListingNotes) or not source.passed_over:
+        return ""
+    counts = Counter(entry.reason for entry in source.passed_over)
+    return "; not imported: " + ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
 
 
 def _new_versions(versions: Versions) -> str:

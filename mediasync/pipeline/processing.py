@@ -9,8 +9,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from mediasync.errors import FileProblem, MediaError, WorkingFolderError
-from mediasync.files import move
+from mediasync.errors import FileProblem, MediaError
+from mediasync.files import move, working_folder_faults
 from mediasync.media.metadata import MediaInfo, read_metadata
 from mediasync.model import MediaFile, MediaType, Stage, StageChange
 from mediasync.naming import prefixed_name
@@ -140,9 +140,6 @@ def _move_to(media: MediaFile, folder: Path) -> Path:
         raise FileProblem(f"{media.label}: working copy {current} is missing",
                           subject=media.source_id)
     target = tagged if plain.exists() else plain
-    try:
+    with working_folder_faults(folder):  # full, read-only: the run halts, no file fails
         move(current, target)
-    except OSError as exc:
-        raise WorkingFolderError(f"cannot move {current.name} into {folder}: "
-                                 f"{exc.strerror or exc}") from None
     return target

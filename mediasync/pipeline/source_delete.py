@@ -82,6 +82,6 @@ def write_manifest(ctx: RunContext, files: list[MediaFile]) -> Path:
     ]
     body = {"run_id": ctx.run_id, "written_at": datetime.now(UTC).isoformat(),
             "files": entries}
-    with atomic_write(target) as out:
+    with atomic_write(target, working=True) as out:
         out.write(json.dumps(body, indent=2).encode())
     return target

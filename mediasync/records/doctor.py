@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mediasync.files import sha256_file
+from mediasync.files import is_local_fault, sha256_file
 from mediasync.ledger.base import Ledger
 from mediasync.model import (
     PIPELINE_ORDER,
@@ -30,7 +30,7 @@ from mediasync.nas import identity as archive_identity
 from mediasync.nas.archive import NasArchive
 from mediasync.records.walk import walk_files
 from mediasync.settings import Settings
-from mediasync.sources.base import Source
+from mediasync.sources.base import ListingNotes, Source
 
 # working folders (settings.workflow.*) the doctor counts; icloud_delete holds manifests
 PLACES = ("incoming", "pixel_sync", "processing", "nas_archive", "compressed",
@@ -200,9 +200,8 @@ class _Doctor:
             if media.workflow_stage == Stage.FAILED:
                 by_reason.setdefault(failure_reason(media), []).append(media)
         return [_finding("failed", "ledger", True, f"failed: {reason}",
-                         "fix the cause, then `mediasync doctor --fix failed` (each file goes"
-                         " back to the stage it failed at)", files, [m.label for m in files],
-                         dates=[m.updated_at for m in files])
+                         _LOCAL_FAULT_FIX if _retried_by_step_one(files[0]) else _FAILED_FIX,
+                         files, [m.label for m in files], dates=[m.updated_at for m in files])
                 for reason, files in sorted(by_reason.items(), key=lambda i: -len(i[1]))]
 
     # the source ---------------------------------------------------------------------------
@@ -250,6 +249,7 @@ class _Doctor:
                      "removed at the source outside mediasync; the archive holds them",
                      "none needed", [m for m in gone if m.nas_archived],
                      [m.label for m in gone if m.nas_archived]),
+            *_passed_over(source),
         ]
 
     # on disk but unrecorded -----------------------------------------------------------------
@@ -302,6 +302,10 @@ _COPIES = (
            "compressed copies gone; the archive still holds the originals",
            "none needed (compress again by hand if you want them back)")),
 )
+_FAILED_FIX = ("fix the cause, then `mediasync doctor --fix failed` (each file goes back to"
+               " the stage it failed at)")
+_LOCAL_FAULT_FIX = ("a fault of this machine's disk, not of the files: fix the disk, then"
+                    " `mediasync run` downloads them again")
 _STUCK_FIX = {
     Stage.PIXEL_SYNC_READY: "start Syncthing and connect the phone, then `mediasync run`",
     Stage.ICLOUD_DELETE_READY: "review the manifest in icloud_delete/, then `mediasync run`",
@@ -335,6 +339,37 @@ def _changed(source: Source, ours: list[MediaFile],
                              asset.size, asset.extra.get(tag)):
             changed.append(media)
     return changed
+
+
+def _passed_over(source: Source) -> list[Finding]:
+    """What the source's listing met and does not import, one finding per reason."""
+    if not isinstance(source, ListingNotes):
+        return []
+    by_reason: dict[str, list[str]] = {}
+    for entry in source.passed_over:
+        by_reason.setdefault(entry.reason, []).append(entry.path)
+    return [_finding("passed_over", "source", "cannot be read" in reason,
+                     f"not imported: {reason}", _passed_over_fix(reason), [], paths)
+            for reason, paths in by_reason.items()]
+
+
+def _passed_over_fix(reason: str) -> str:
+    if "cannot be read" in reason:
+        return "let the user running mediasync read it, then `mediasync run`"
+    return _PASSED_OVER_FIX.get(reason.split(" (")[0], "none needed: not a photo or video")
+
+
+_PASSED_OVER_FIX = {  # by reason without its details
+    "hidden folder": "set source.include_hidden = true to import dot-folders",
+    "symlink": "none needed; to import what it points to, copy that into the folder",
+    "symlink to a folder": "none needed; to import that folder, move or copy it in",
+}
+
+
+def _retried_by_step_one(media: MediaFile) -> bool:
+    """Failed downloading on a full or read-only working folder (before such faults
+    halted the run): step 1 takes it again by itself once the disk is fixed."""
+    return media.failed_stage is None and is_local_fault(media.error)
 
 
 def intact_copy(media: MediaFile, candidates: Iterable[Path | None]) -> Path | None:

@@ -3,7 +3,8 @@
     archive_missing     copy a verified working or Pixel copy back into the archive
                         (atomic write, fsync, re-read from disk, hash compared)
     pixel_copy_missing  put a verified working copy back into the Pixel folder
-    failed              send failed files back to the stage they failed at
+    failed              send failed files back to the stage they failed at; one that
+                        failed downloading gets its attempts back for step 1
 
 Every fix re-checks its files first: a finding may be stale by the time it is applied.
 """
@@ -107,7 +108,10 @@ def _requeue_failed(fixer: _Fixer, files: list[MediaFile]) -> None:
         if media.workflow_stage != Stage.FAILED or media.id is None:
             fixer.skip(media, "no longer failed")
         elif media.failed_stage is None:
-            fixer.skip(media, "failed while downloading: `mediasync run` retries it")
+            # its download attempts start again: the next `mediasync run` fetches it
+            changes.append(StageChange(media.id, Stage.FAILED, {"attempts": 0},
+                                       detail="released by mediasync doctor --fix failed:"
+                                              " step 1 downloads it again"))
         else:
             changes.append(StageChange(media.id, media.failed_stage, {"error": None},
                                        detail="requeued by mediasync doctor --fix failed"))

@@ -15,7 +15,8 @@ def build_source(settings: Settings) -> Source:
         if settings.source.path is None:
             raise ConfigError("source.path: required for a folder source")
         return FolderSource(settings.resolve(settings.source.path),
-                            settings.source.parallel_downloads)
+                            settings.source.parallel_downloads,
+                            settings.source.include_hidden)
     if kind == "sftp":
         from mediasync.sources.sftp import SftpSource
 

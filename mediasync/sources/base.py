@@ -47,6 +47,14 @@ class DeleteOutcome:
     reason: str | None = None  # why not, when not: the source's answer
 
 
+@dataclass(frozen=True)
+class PassedOver:
+    """An entry a listing met and does not import (a symlink, a hidden folder, a FIFO)."""
+
+    path: str  # relative to the source's root, for people to read
+    reason: str
+
+
 @runtime_checkable
 class Source(Protocol):
     name: str  # the `source` column of the ledger, e.g. "folder:/home/me/Pictures"
@@ -83,6 +91,18 @@ class RecentFirstSource(Protocol):
 
     def list_recent(self, known: Iterable[str]) -> Iterator[SourceAsset]:
         """Like list_assets, but may stop after assets the ledger has."""
+        ...
+
+
+@runtime_checkable
+class ListingNotes(Protocol):
+    """Optional: a source whose listing meets entries it does not import (a folder's
+    symlinks, FIFOs, hidden folders). Step 1 and the doctor count them by reason, so
+    that nothing is left behind in silence."""
+
+    @property
+    def passed_over(self) -> list[PassedOver]:
+        """What the last listing met and did not import, in the order met."""
         ...
 
 

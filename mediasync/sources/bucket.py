@@ -261,7 +261,7 @@ class BucketSource:
                     if resp.is_error:
                         resp.read()
                         raise self._error(*_answer(resp), key=obj.key)
-                    with atomic_write(dest, obj.size) as out:
+                    with atomic_write(dest, obj.size, working=True) as out:
                         for chunk in resp.iter_bytes(CHUNK):
                             out.write(chunk)
             except httpx.TransportError as exc:

@@ -397,7 +397,7 @@ def _stream(response: urllib3.BaseHTTPResponse, asset: SourceAsset,
             dest: Path) -> Downloaded:
     received = 0
     try:
-        with atomic_write(dest, asset.size) as out:
+        with atomic_write(dest, asset.size, working=True) as out:
             for chunk in response.stream(CHUNK):
                 out.write(chunk)
                 received = out.size

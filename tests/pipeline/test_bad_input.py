@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import pytest
 
+from mediasync.files import escape_undecodable, safe_filename
 from mediasync.media.samples import PhotoSpec, photo
 from mediasync.model import MediaFile, Stage
+from mediasync.pipeline.steps import STEPS, open_context
+from mediasync.sources.folder import decode_relpath
 from tests.helpers import Workspace, archived_files, sha256
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -94,10 +98,14 @@ def test_non_utf8_name_is_archived_and_traceable(odd_library):
     ws, rows = odd_library
     [row] = [m for m in rows.values() if m.source_id.startswith("raw:")]
     assert row.workflow_stage == Stage.COMPLETED, row.error
-    assert row.filename == "caf\ufffd.jpg"
+    assert row.filename == "caf%E9.jpg"  # escaped, not replaced by U+FFFD
+    archived = Path(row.nas_path)
+    assert archived.name == "caf%E9.jpg"
+    assert unquote_to_bytes(archived.name) == b"caf\xe9.jpg"  # the escape reverses
+    assert decode_relpath(row.source_id) == b"caf\xe9.jpg"  # the ledger keeps the bytes
     original = os.path.join(os.fsencode(ws.library), b"caf\xe9.jpg")
     with open(original, "rb") as handle:
-        assert Path(row.nas_path).read_bytes() == handle.read()
+        assert archived.read_bytes() == handle.read()
 
 
 def test_two_different_files_with_one_name_both_survive(odd_library):
@@ -130,3 +138,37 @@ def test_system_junk_is_ignored_and_nothing_at_the_source_is_lost(odd_library):
     on_disk = {os.path.relpath(os.path.join(d, n), os.fsencode(ws.library))
                for d, _, names in os.walk(os.fsencode(ws.library)) for n in names}
     assert len(on_disk) == len(rows) + 1  # every source file is still there, .DS_Store too
+
+
+def test_sparse_file_that_cannot_be_media_is_refused_before_copying(tmp_path):
+    """4 GiB of holes named .mov: refused on its first bytes, no working copy written."""
+    ws = Workspace.create(tmp_path)
+    _jpeg(ws.library / "IMG_0001.jpg", 1)
+    with open(ws.library / "holes.mov", "wb") as handle:
+        handle.truncate(4 << 30)
+
+    ctx = open_context(ws.settings(), "run-1")
+    try:
+        report = STEPS[0].run(ctx)
+        rows = {m.source_id: m for m in ctx.ledger.files_where()}
+    finally:
+        ctx.ledger.close()
+    assert (report.done, report.failed) == (1, 1)
+    row = rows["holes.mov"]
+    assert row.workflow_stage == Stage.FAILED and row.local_path is None
+    assert row.error == ("holes.mov: not a photo or video: no media signature, and a sparse"
+                         f" file ({4 << 30} bytes, 0 on disk); refused before copying")
+    incoming = ws.root / "workflow" / "incoming"
+    assert [p.name for p in incoming.iterdir()] == [Path(rows["IMG_0001.jpg"].local_path).name]
+
+
+@pytest.mark.parametrize("raw", [b"caf\xe9.jpg", b"100%\xff\xfe.jpg", b"\xe9t\xc3\xa9 %41.jpg"])
+def test_undecodable_name_bytes_are_escaped_reversibly(raw):
+    escaped = escape_undecodable(raw)
+    assert "\ufffd" not in escaped and escaped.isprintable()
+    assert unquote_to_bytes(escaped) == raw
+    assert safe_filename(os.fsdecode(raw)) == escaped
+
+
+def test_a_valid_utf8_name_keeps_its_percent_signs():
+    assert escape_undecodable("100% été.jpg".encode()) == "100% été.jpg"

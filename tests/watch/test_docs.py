@@ -14,7 +14,7 @@ from mediasync.settings import WatchSettings, load_settings
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "watch.md").read_text()
 FINDINGS = {"archive_not_checked", "archive_unreachable", "archive_identity", "archive_missing",
             "archive_lost",
-            "stuck", "failed", "unrecorded", "not_imported", "gone_from_source",
+            "stuck", "failed", "unrecorded", "not_imported", "passed_over", "gone_from_source",
             "removed_at_source", "changed_at_source", "superseded_at_source",
             *(verdict[1] for copy in _COPIES for verdict in (copy.matters, copy.expected)
               if verdict)}
